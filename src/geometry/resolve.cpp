@@ -1,0 +1,654 @@
+// Validation and resolution of a convolution descriptor: the one place where shapes are
+// checked. Each refusal builds a Diagnostic (see diagnostics.hpp for the codes) before any
+// allocation of tensor memory or any work.
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "groupconv/geometry.hpp"
+
+namespace groupconv {
+namespace {
+
+using i64 = std::int64_t;
+using Dims = std::vector<i64>;
+
+std::string str(i64 v) { return std::to_string(v); }
+
+std::string join(const std::vector<i64>& v, const char* sep) {
+  std::string out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i != 0) out += sep;
+    out += std::to_string(v[i]);
+  }
+  return out;
+}
+
+// The four dims of a filter, whichever layout it is in.
+struct FilterDims {
+  i64 kh, kw, in, out;
+};
+
+FilterDims filter_dims(FilterFormat f, const Dims& s) {
+  if (f == FilterFormat::kHWIO) return {s[0], s[1], s[2], s[3]};
+  return {s[2], s[3], s[1], s[0]};
+}
+
+Dims make_filter_shape(FilterFormat f, i64 kh, i64 kw, i64 in, i64 out) {
+  if (f == FilterFormat::kHWIO) return {kh, kw, in, out};
+  return {out, in, kh, kw};
+}
+
+FilterFormat other(FilterFormat f) {
+  return f == FilterFormat::kHWIO ? FilterFormat::kOIHW : FilterFormat::kHWIO;
+}
+
+// Divisors of n in increasing order, at most `limit` of them (n may be huge: bounded work).
+std::vector<i64> divisors(i64 n, std::size_t limit) {
+  std::vector<i64> small, large;
+  if (n <= 0 || n > 1'000'000'000'000LL) return {};
+  for (i64 d = 1; d * d <= n; ++d) {
+    if (n % d != 0) continue;
+    small.push_back(d);
+    if (d != n / d) large.push_back(n / d);
+  }
+  small.insert(small.end(), large.rbegin(), large.rend());
+  if (small.size() > limit) {
+    small.resize(limit);
+  }
+  return small;
+}
+
+class Resolver {
+ public:
+  Resolver(const ConvDesc& d, const Shapes& s) : d_(d), s_(s) {}
+
+  Geometry run() {
+    check_ranks();
+    read_shapes();
+    check_sizes();
+    read_strides_and_dilations();
+    check_groups_and_padding_args();
+    resolve_groups();
+    check_output_channels();
+    check_bias();
+    resolve_padding_and_output();
+    check_overflow();
+    return g_;
+  }
+
+ private:
+  const ConvDesc& d_;
+  const Shapes& s_;
+  Geometry g_;
+  FilterDims f_{};
+
+  // ---- rendering helpers -------------------------------------------------------------
+  [[nodiscard]] std::string in_label() const {
+    return labelled_input_shape(d_.data_format, s_.input);
+  }
+  [[nodiscard]] std::string filt_label() const {
+    return labelled_filter_shape(d_.filter_format, s_.filter);
+  }
+  [[nodiscard]] std::string repro() const {
+    std::string r = "groupconv check --input-shape " + join(s_.input, ",") +
+                    " --filter-shape " + join(s_.filter, ",");
+    if (d_.groups) r += " --groups " + str(*d_.groups);
+    if (d_.strides != Dims{1}) r += " --strides " + join(d_.strides, ",");
+    if (d_.dilations != Dims{1}) r += " --dilations " + join(d_.dilations, ",");
+    if (d_.padding == Padding::kExplicit) {
+      r += " --padding " + join({d_.explicit_pads.begin(), d_.explicit_pads.end()}, ",");
+    } else if (d_.padding != Padding::kValid) {
+      r += std::string(" --padding ") + to_string(d_.padding);
+    }
+    if (d_.data_format != DataFormat::kNHWC) r += " --data-format NCHW";
+    if (d_.filter_format != FilterFormat::kHWIO) r += " --filter-format OIHW";
+    if (s_.bias) r += " --bias-shape " + join(*s_.bias, ",");
+    if (d_.expect_output_channels) {
+      r += " --expect-output-channels " + str(*d_.expect_output_channels);
+    }
+    return r;
+  }
+  [[nodiscard]] std::string fmt_name(bool filter) const {
+    return filter ? to_string(d_.filter_format) : to_string(d_.data_format);
+  }
+
+  [[noreturn]] void fail(Code code, std::string summary, std::vector<std::string> context,
+                         std::string rule, std::string expected, std::string found,
+                         std::string help) const {
+    Diagnostic diag;
+    diag.code = code;
+    diag.summary = std::move(summary);
+    diag.context = std::move(context);
+    diag.rule = std::move(rule);
+    diag.expected = std::move(expected);
+    diag.found = std::move(found);
+    diag.help = std::move(help);
+    diag.repro = repro();
+    throw ShapeError(std::move(diag));
+  }
+
+  // The two shapes, labelled, as the first context lines of most diagnostics.
+  [[nodiscard]] std::vector<std::string> shapes_context(std::string in_note = {},
+                                                        std::string filt_note = {}) const {
+    std::vector<std::string> c;
+    c.push_back("input  " + in_label() + "  " + fmt_name(false) +
+                (in_note.empty() ? "" : ": " + in_note));
+    c.push_back("filter " + filt_label() + "  " + fmt_name(true) +
+                (filt_note.empty() ? "" : ": " + filt_note));
+    return c;
+  }
+
+  // ---- checked arithmetic ------------------------------------------------------------
+  [[nodiscard]] i64 mul(i64 a, i64 b, const char* what) const {
+    i64 r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) overflow(what);
+    return r;
+  }
+  [[nodiscard]] i64 add(i64 a, i64 b, const char* what) const {
+    i64 r = 0;
+    if (__builtin_add_overflow(a, b, &r)) overflow(what);
+    return r;
+  }
+  [[noreturn]] void overflow(const char* what) const {
+    fail(Code::kOverflow, std::string("sizes overflow 64-bit arithmetic (") + what + ")",
+         shapes_context(), "every element count, byte count and FLOP count must fit in int64",
+         "sizes whose products stay below 2^63 / 4 elements", std::string(what) + " overflows",
+         "check the shapes for a corrupted or mistyped dimension");
+  }
+
+  // ---- steps -------------------------------------------------------------------------
+  void check_ranks() {
+    const bool nhwc = d_.data_format == DataFormat::kNHWC;
+    if (s_.input.size() != 4) {
+      const std::string want = nhwc ? "[N, H, W, C]" : "[N, C, H, W]";
+      fail(Code::kRank, "input must be 4-D " + want + " (" + fmt_name(false) + ")",
+           {"input  " + shape_string(s_.input) + "  rank " + str(static_cast<i64>(s_.input.size()))},
+           "rank(input) == 4", "a 4-D input " + want, "rank " + str(static_cast<i64>(s_.input.size())),
+           s_.input.size() == 3
+               ? "an unbatched image: add a batch dimension of 1 (x[None] in numpy)"
+               : "reshape the input to " + want);
+    }
+    if (s_.filter.size() != 4) {
+      const std::string want = d_.filter_format == FilterFormat::kHWIO ? "[KH, KW, C_in/G, C_out]"
+                                                                       : "[C_out, C_in/G, KH, KW]";
+      fail(Code::kRank, "filter must be 4-D " + want + " (" + fmt_name(true) + ")",
+           {"filter " + shape_string(s_.filter) + "  rank " +
+            str(static_cast<i64>(s_.filter.size()))},
+           "rank(filter) == 4", "a 4-D filter " + want,
+           "rank " + str(static_cast<i64>(s_.filter.size())),
+           "a 2-D convolution filter has 4 dims; reshape it to " + want);
+    }
+    if (s_.bias && s_.bias->size() != 1) {
+      fail(Code::kRank, "bias must be 1-D [C_out]",
+           {"bias   " + shape_string(*s_.bias) + "  rank " + str(static_cast<i64>(s_.bias->size()))},
+           "rank(bias) == 1", "a 1-D bias [C_out]", "rank " + str(static_cast<i64>(s_.bias->size())),
+           "flatten the bias to one value per output channel");
+    }
+  }
+
+  void read_shapes() {
+    const auto& in = s_.input;
+    if (d_.data_format == DataFormat::kNHWC) {
+      g_.n = in[0], g_.h = in[1], g_.w = in[2], g_.c_in = in[3];
+    } else {
+      g_.n = in[0], g_.c_in = in[1], g_.h = in[2], g_.w = in[3];
+    }
+    f_ = filter_dims(d_.filter_format, s_.filter);
+    g_.data_format = d_.data_format;
+    g_.filter_format = d_.filter_format;
+    g_.kh = f_.kh, g_.kw = f_.kw;
+  }
+
+  void check_sizes() {
+    auto bad = [&](bool filter, const char* dim, i64 v, bool zero_ok) {
+      const std::string what = std::string(filter ? "filter " : "input ") + dim;
+      fail(Code::kNonPositiveSize, what + " is " + str(v) + (zero_ok ? " (negative)" : " (must be >= 1)"),
+           shapes_context(), std::string(dim) + (zero_ok ? " >= 0" : " >= 1"),
+           std::string(dim) + (zero_ok ? " >= 0" : " >= 1"), std::string(dim) + " = " + str(v),
+           zero_ok ? "the batch may be empty (N = 0) but never negative"
+                   : std::string("every ") + (filter ? "kernel and channel" : "channel and spatial") +
+                         " size must be at least 1; check the shape and the layout option");
+    };
+    if (g_.n < 0) bad(false, "N", g_.n, true);
+    if (g_.h <= 0) bad(false, "H", g_.h, false);
+    if (g_.w <= 0) bad(false, "W", g_.w, false);
+    if (g_.c_in <= 0) bad(false, "C", g_.c_in, false);
+    if (f_.kh <= 0) bad(true, "KH", f_.kh, false);
+    if (f_.kw <= 0) bad(true, "KW", f_.kw, false);
+    if (f_.in <= 0) bad(true, "I", f_.in, false);
+    if (f_.out <= 0) bad(true, "O", f_.out, false);
+  }
+
+  // 1, 2 or TF's 4 entries -> (h, w). The 4-list is in data_format order, with 1 at N and C.
+  std::pair<i64, i64> read_pair(const Dims& v, const char* name, Code code) {
+    const bool nhwc = d_.data_format == DataFormat::kNHWC;
+    std::pair<i64, i64> hw;
+    if (v.size() == 1) {
+      hw = {v[0], v[0]};
+    } else if (v.size() == 2) {
+      hw = {v[0], v[1]};
+    } else if (v.size() == 4) {
+      const i64 n_entry = v[0];
+      const i64 c_entry = nhwc ? v[3] : v[1];
+      if (n_entry != 1 || c_entry != 1) {
+        const std::string want = nhwc ? "[1, h, w, 1]" : "[1, 1, h, w]";
+        fail(Code::kFourList,
+             std::string(name) + " 4-list must have 1 in the batch and channel positions",
+             {std::string(name) + " " + shape_string(v) + "  (" + fmt_name(false) + " order)"},
+             std::string(name) + "[N] == 1 and " + name + "[C] == 1",
+             std::string(name) + " = " + want, std::string(name) + " = " + shape_string(v),
+             "convolution cannot stride or dilate over the batch or channels; pass " + want +
+                 " or just [h, w]");
+      }
+      hw = nhwc ? std::pair{v[1], v[2]} : std::pair{v[2], v[3]};
+    } else {
+      fail(code, std::string(name) + " must have 1, 2 or 4 entries",
+           {std::string(name) + " " + shape_string(v)}, std::string("len(") + name + ") in {1, 2, 4}",
+           "an int, [h, w], or [1, h, w, 1] (NHWC) / [1, 1, h, w] (NCHW)",
+           str(static_cast<i64>(v.size())) + " entries", "pass one value for both dims or [h, w]");
+    }
+    if (hw.first <= 0 || hw.second <= 0) {
+      fail(code, std::string(name) + " must be positive",
+           {std::string(name) + " " + shape_string(v)}, std::string(name) + " >= 1 in H and W",
+           std::string(name) + " >= 1",
+           std::string(name) + " (h, w) = (" + str(hw.first) + ", " + str(hw.second) + ")",
+           std::string(name) == "dilations" ? "use 1 for an ordinary (dense) kernel"
+                                             : "use 1 to visit every pixel, 2 to halve the size");
+    }
+    return hw;
+  }
+
+  void read_strides_and_dilations() {
+    std::tie(g_.sh, g_.sw) = read_pair(d_.strides, "strides", Code::kStride);
+    std::tie(g_.dh, g_.dw) = read_pair(d_.dilations, "dilations", Code::kDilation);
+  }
+
+  void check_groups_and_padding_args() {
+    if (d_.groups && *d_.groups <= 0) {
+      fail(Code::kGroups, "groups must be at least 1, got " + str(*d_.groups), shapes_context(),
+           "groups >= 1", "groups >= 1 (1 = ordinary convolution, C_in = depthwise)",
+           "groups = " + str(*d_.groups),
+           "omit groups to infer it as C_in / filter in-channels, as tf.nn.conv2d does");
+    }
+    if (d_.padding == Padding::kExplicit) {
+      const auto& p = d_.explicit_pads;
+      for (int i = 0; i < 4; ++i) {
+        if (p[static_cast<std::size_t>(i)] < 0) {
+          static const char* const names[] = {"top", "bottom", "left", "right"};
+          fail(Code::kNegativePadding,
+               std::string("explicit padding ") + names[i] + " is negative",
+               {"padding (top, bottom, left, right) = (" + str(p[0]) + ", " + str(p[1]) + ", " +
+                str(p[2]) + ", " + str(p[3]) + ")"},
+               "every explicit pad >= 0", "pads >= 0",
+               std::string(names[i]) + " = " + str(p[static_cast<std::size_t>(i)]),
+               "zero padding only adds rows and columns; to crop, slice the input before the "
+               "convolution");
+        }
+      }
+    }
+    if (d_.expect_output_channels && *d_.expect_output_channels <= 0) {
+      fail(Code::kBadArgument, "expected output channels must be at least 1", shapes_context(),
+           "expect_output_channels >= 1", ">= 1", str(*d_.expect_output_channels),
+           "pass the number of output channels you expect, e.g. 64");
+    }
+  }
+
+  // Would the filter fit if it were in the other layout?
+  [[nodiscard]] bool fits_other_layout(std::optional<i64> groups) const {
+    const FilterDims o = filter_dims(other(d_.filter_format), s_.filter);
+    if (o.in <= 0 || o.out <= 0 || o.kh <= 0 || o.kw <= 0) return false;
+    if (groups) return o.in == g_.c_in / *groups && g_.c_in % *groups == 0 && o.out % *groups == 0;
+    return g_.c_in % o.in == 0 && o.out % (g_.c_in / o.in) == 0;
+  }
+
+  [[noreturn]] void fail_other_layout() const {
+    const FilterFormat want = d_.filter_format;
+    const FilterDims o = filter_dims(other(want), s_.filter);
+    const Dims fixed = make_filter_shape(want, o.kh, o.kw, o.in, o.out);
+    const std::string perm = want == FilterFormat::kHWIO ? "(2, 3, 1, 0)" : "(3, 2, 0, 1)";
+    fail(Code::kFilterLayout,
+         std::string("filter looks like ") + to_string(other(want)) + " but " + to_string(want) +
+             " is expected",
+         shapes_context("", std::string("read as ") + to_string(other(want)) + " it would be " +
+                                labelled_filter_shape(other(want), s_.filter)),
+         std::string("a ") + to_string(want) + " filter is " +
+             (want == FilterFormat::kHWIO ? "[KH, KW, C_in/G, C_out]" : "[C_out, C_in/G, KH, KW]"),
+         std::string(to_string(want)) + " filter " + shape_string(fixed),
+         std::string(to_string(other(want))) + "-ordered filter " + shape_string(s_.filter),
+         "transpose it with w.transpose" + perm + " (numpy) to get " + shape_string(fixed) +
+             ", or pass filter_format=" + to_string(other(want)) + " (--filter-format " +
+             to_string(other(want)) + ")");
+  }
+
+  [[nodiscard]] std::string cin_suggestions(i64 groups) const {
+    std::string s;
+    const auto divs = divisors(g_.c_in, 16);
+    if (!divs.empty()) s = "groups that divide " + str(g_.c_in) + ": " + join(divs, ", ") + "; ";
+    const i64 lo = g_.c_in / groups * groups;
+    const i64 hi = lo + groups;
+    s += "or make C_in a multiple of " + str(groups) + ": ";
+    if (lo > 0) s += str(lo) + " (" + str(lo / groups) + " per group) or ";
+    s += str(hi) + " (" + str(hi / groups) + " per group)";
+    return s;
+  }
+
+  void resolve_groups() {
+    const i64 cin = g_.c_in;
+    const i64 fin = f_.in;
+    const i64 fout = f_.out;
+    i64 groups = 0;
+    if (d_.groups) {
+      groups = *d_.groups;
+      if (cin % groups != 0) {
+        std::string help = cin_suggestions(groups);
+        if (fin * groups != cin) {
+          help += "; this filter has " + str(fin) + " channels per group, so it expects C_in = " +
+                  str(groups) + " x " + str(fin) + " = " + str(fin * groups);
+        }
+        fail(Code::kCinNotDivisible,
+             "input channels " + str(cin) + " are not divisible by groups=" + str(groups),
+             shapes_context(str(cin) + " channels", str(fin) + " input channels per group"),
+             "C_in % groups == 0: " + str(cin) + " % " + str(groups) + " = " + str(cin % groups),
+             "C_in a multiple of " + str(groups), "C_in = " + str(cin), help);
+      }
+      const i64 cig = cin / groups;
+      if (fin != cig) {
+        if (fits_other_layout(groups)) fail_other_layout();
+        const Dims want = make_filter_shape(d_.filter_format, f_.kh, f_.kw, cig, fout);
+        const std::string ctx_in =
+            str(cin) + " channels = " + str(groups) + " groups x " + str(cig);
+        if (fin == cin && groups > 1) {
+          fail(Code::kFilterInChannels, "filter does not fit groups=" + str(groups),
+               shapes_context(ctx_in, str(fin) + " input channels per group"),
+               "filter in-channels == C_in / groups = " + str(cin) + " / " + str(groups) + " = " +
+                   str(cig),
+               "filter " + shape_string(want), "filter " + shape_string(s_.filter),
+               shape_string(s_.filter) + " is an ungrouped filter; pass groups=1, or give each "
+               "group its " + str(cig) + " channels");
+        }
+        if (cin % fin == 0) {
+          const i64 implied = cin / fin;
+          fail(Code::kGroupsMismatch,
+               "groups=" + str(groups) + " but the shapes imply groups=" + str(implied),
+               shapes_context(ctx_in, str(fin) + " input channels per group -> groups = " +
+                                          str(cin) + " / " + str(fin) + " = " + str(implied)),
+               "groups == C_in / filter in-channels: " + str(groups) + " != " + str(cin) + " / " +
+                   str(fin),
+               "groups=" + str(implied) + " for this filter, or filter " + shape_string(want) +
+                   " for groups=" + str(groups),
+               "groups=" + str(groups) + " with filter " + shape_string(s_.filter),
+               "pass groups=" + str(implied) + " (or omit groups to infer it), or reshape the "
+               "filter to " + shape_string(want));
+        }
+        fail(Code::kFilterInChannels, "filter does not fit groups=" + str(groups),
+             shapes_context(ctx_in, str(fin) + " input channels per group"),
+             "filter in-channels == C_in / groups = " + str(cin) + " / " + str(groups) + " = " +
+                 str(cig),
+             "filter " + shape_string(want), "filter " + shape_string(s_.filter),
+             "give the filter " + str(cig) + " input channels per group: " + shape_string(want));
+      }
+    } else {
+      if (cin % fin != 0) {
+        if (fits_other_layout(std::nullopt)) fail_other_layout();
+        const i64 lo = cin / fin * fin;
+        const i64 hi = lo + fin;
+        std::string help = "groups is inferred as C_in / filter in-channels (as tf.nn.conv2d "
+                           "does); make C_in a multiple of " + str(fin) + ": ";
+        if (lo > 0) help += str(lo) + " (" + str(lo / fin) + " groups) or ";
+        help += str(hi) + " (" + str(hi / fin) + " groups)";
+        const auto divs = divisors(cin, 16);
+        if (!divs.empty()) {
+          help += ", or give the filter an in-channel count that divides " + str(cin) + ": " +
+                  join(divs, ", ");
+        }
+        fail(Code::kCinNotDivisible,
+             "input channels " + str(cin) + " are not divisible by the filter's " + str(fin) +
+                 " in-channels",
+             shapes_context(str(cin) + " channels", str(fin) + " input channels per group"),
+             "groups = C_in / filter in-channels = " + str(cin) + " / " + str(fin) +
+                 " is not an integer",
+             "C_in a multiple of " + str(fin), "C_in = " + str(cin), help);
+      }
+      groups = cin / fin;
+      g_.groups_inferred = true;
+    }
+    if (fout % groups != 0) {
+      if (fits_other_layout(d_.groups ? std::optional<i64>(groups) : std::nullopt)) {
+        fail_other_layout();
+      }
+      const i64 lo = fout / groups * groups;
+      const i64 hi = lo + groups;
+      std::string help = "C_out is split evenly across groups; use ";
+      if (lo > 0) help += str(lo) + " or ";
+      help += str(hi) + " output channels";
+      fail(Code::kCoutNotDivisible,
+           "output channels " + str(fout) + " are not divisible by groups=" + str(groups),
+           shapes_context(str(cin) + " channels = " + str(groups) + " groups x " +
+                              str(cin / groups),
+                          str(fout) + " output channels in all"),
+           "C_out % groups == 0: " + str(fout) + " % " + str(groups) + " = " + str(fout % groups),
+           "C_out a multiple of " + str(groups), "C_out = " + str(fout), help);
+    }
+    g_.groups = groups;
+    g_.cig = fin;
+    g_.c_out = fout;
+    g_.cog = fout / groups;
+  }
+
+  void check_output_channels() {
+    if (!d_.expect_output_channels) return;
+    const i64 want = *d_.expect_output_channels;
+    if (want == g_.c_out) return;
+    const Dims fixed = make_filter_shape(d_.filter_format, g_.kh, g_.kw, g_.cig, want);
+    const bool per_group = g_.c_out * g_.groups == want;
+    fail(Code::kOutputChannels,
+         "filter gives " + str(g_.c_out) + " output channels, expected " + str(want),
+         shapes_context(str(g_.c_in) + " channels = " + str(g_.groups) + " groups x " +
+                            str(g_.cig),
+                        "O = " + str(g_.c_out) + " counts ALL output channels (" + str(g_.groups) +
+                            " groups x " + str(g_.cog) + ")"),
+         "C_out = filter O = " + str(g_.c_out), "filter " + shape_string(fixed) + " -> " + str(want) +
+             " output channels", "filter " + shape_string(s_.filter) + " -> " + str(g_.c_out) +
+             " output channels",
+         per_group ? "the filter's O looks per-group (" + str(g_.c_out) + " = " + str(want) + " / " +
+                         str(g_.groups) + "); the O dim counts all " + str(want) +
+                         " output channels, not C_out/groups: use filter " + shape_string(fixed)
+                   : "give the filter " + str(want) + " output channels: " + shape_string(fixed));
+  }
+
+  void check_bias() {
+    if (!s_.bias) return;
+    const i64 len = (*s_.bias)[0];
+    g_.has_bias = true;
+    if (len != g_.c_out) {
+      fail(Code::kBias, "bias has " + str(len) + " values, the convolution has " + str(g_.c_out) +
+                            " output channels",
+           {"filter " + filt_label() + "  " + fmt_name(true) + ": C_out = " + str(g_.c_out),
+            "bias   " + shape_string(*s_.bias)},
+           "len(bias) == C_out", "bias [" + str(g_.c_out) + "]", "bias " + shape_string(*s_.bias),
+           len * g_.groups == g_.c_out
+               ? "the bias looks per-group; give one value per output channel (" +
+                     str(g_.c_out) + ")"
+               : "give one bias value per output channel (" + str(g_.c_out) + ")");
+    }
+  }
+
+  // Output size along one dim, and the pads that produce it.
+  struct Axis {
+    i64 before, after, out;
+  };
+  Axis axis(i64 in, i64 k, i64 s, i64 dil, i64 exp_before, i64 exp_after, const char* dim) {
+    const i64 eff = add(mul(k - 1, dil, "dilated kernel size"), 1, "dilated kernel size");
+    Axis a{};
+    switch (d_.padding) {
+      case Padding::kValid:
+      case Padding::kExplicit: {
+        a.before = d_.padding == Padding::kValid ? 0 : exp_before;
+        a.after = d_.padding == Padding::kValid ? 0 : exp_after;
+        const i64 padded = add(add(in, a.before, "padded size"), a.after, "padded size");
+        if (padded < eff) {
+          const std::string kdim = std::string(dim) == "H" ? "KH" : "KW";
+          const std::string ddim = std::string(dim) == "H" ? "dh" : "dw";
+          fail(Code::kEmptyOutput,
+               std::string("the kernel is larger than the padded input along ") + dim,
+               shapes_context(),
+               "padded " + std::string(dim) + " >= (" + kdim + " - 1) * " + ddim + " + 1: " +
+                   str(in) + " + " + str(a.before) + " + " + str(a.after) + " = " + str(padded) +
+                   " < (" + str(k) + " - 1) * " + str(dil) + " + 1 = " + str(eff),
+               "padded " + std::string(dim) + " >= " + str(eff),
+               "padded " + std::string(dim) + " = " + str(padded) + " (output size " +
+                   str(padded >= eff ? 1 : 0) + ")",
+               "use padding SAME, add " + str(eff - padded) + " rows/columns of padding, or a "
+               "smaller kernel or dilation");
+        }
+        a.out = (padded - eff) / s + 1;
+        break;
+      }
+      case Padding::kSame:
+      case Padding::kSameLower: {
+        a.out = (in + s - 1) / s;  // ceil(in / s); in >= 1 and s >= 1, no overflow past in
+        const i64 need = add(add(mul(a.out - 1, s, "SAME padding"), eff, "SAME padding"),
+                             -in, "SAME padding");
+        const i64 total = std::max<i64>(need, 0);
+        if (d_.padding == Padding::kSame) {
+          a.before = total / 2;
+        } else {
+          a.before = total - total / 2;
+        }
+        a.after = total - a.before;
+        break;
+      }
+    }
+    return a;
+  }
+
+  void resolve_padding_and_output() {
+    const auto& p = d_.explicit_pads;
+    const Axis ah = axis(g_.h, g_.kh, g_.sh, g_.dh, p[0], p[1], "H");
+    const Axis aw = axis(g_.w, g_.kw, g_.sw, g_.dw, p[2], p[3], "W");
+    g_.pad_top = ah.before, g_.pad_bottom = ah.after, g_.ho = ah.out;
+    g_.pad_left = aw.before, g_.pad_right = aw.after, g_.wo = aw.out;
+  }
+
+  void check_overflow() {
+    // Element counts of every tensor, their byte counts (x4), and the FLOP count.
+    const i64 in_elems = mul(mul(mul(g_.n, g_.h, "input elements"), g_.w, "input elements"),
+                             g_.c_in, "input elements");
+    const i64 f_elems = mul(mul(mul(g_.kh, g_.kw, "filter elements"), g_.cig, "filter elements"),
+                            g_.c_out, "filter elements");
+    const i64 out_elems = mul(mul(mul(g_.n, g_.ho, "output elements"), g_.wo, "output elements"),
+                              g_.c_out, "output elements");
+    const i64 total = add(add(in_elems, f_elems, "total elements"), out_elems, "total elements");
+    (void)mul(add(total, g_.c_out, "total bytes"), 4, "total bytes");
+    const i64 macs = mul(mul(out_elems, g_.cig, "FLOPs"), mul(g_.kh, g_.kw, "FLOPs"), "FLOPs");
+    (void)mul(macs, 2, "FLOPs");
+  }
+};
+
+}  // namespace
+
+const char* to_string(DataFormat f) { return f == DataFormat::kNHWC ? "NHWC" : "NCHW"; }
+const char* to_string(FilterFormat f) { return f == FilterFormat::kHWIO ? "HWIO" : "OIHW"; }
+const char* to_string(Padding p) {
+  switch (p) {
+    case Padding::kValid: return "VALID";
+    case Padding::kSame: return "SAME";
+    case Padding::kSameLower: return "SAME_LOWER";
+    case Padding::kExplicit: return "EXPLICIT";
+  }
+  return "?";
+}
+
+std::string shape_string(const std::vector<std::int64_t>& s) { return "[" + join(s, ", ") + "]"; }
+
+namespace {
+std::string labelled(const std::vector<std::int64_t>& s, const char* const* names) {
+  if (s.size() != 4) return shape_string(s);
+  std::string out = "[";
+  for (std::size_t i = 0; i < 4; ++i) {
+    if (i != 0) out += ", ";
+    out += std::string(names[i]) + "=" + std::to_string(s[i]);
+  }
+  return out + "]";
+}
+}  // namespace
+
+std::string labelled_input_shape(DataFormat f, const std::vector<std::int64_t>& s) {
+  static const char* const nhwc[] = {"N", "H", "W", "C"};
+  static const char* const nchw[] = {"N", "C", "H", "W"};
+  return labelled(s, f == DataFormat::kNHWC ? nhwc : nchw);
+}
+
+std::string labelled_filter_shape(FilterFormat f, const std::vector<std::int64_t>& s) {
+  static const char* const hwio[] = {"KH", "KW", "I", "O"};
+  static const char* const oihw[] = {"O", "I", "KH", "KW"};
+  return labelled(s, f == FilterFormat::kHWIO ? hwio : oihw);
+}
+
+std::array<std::int64_t, 4> Geometry::input_shape() const {
+  if (data_format == DataFormat::kNHWC) return {n, h, w, c_in};
+  return {n, c_in, h, w};
+}
+std::array<std::int64_t, 4> Geometry::filter_shape() const {
+  if (filter_format == FilterFormat::kHWIO) return {kh, kw, cig, c_out};
+  return {c_out, cig, kh, kw};
+}
+std::array<std::int64_t, 4> Geometry::output_shape() const {
+  if (data_format == DataFormat::kNHWC) return {n, ho, wo, c_out};
+  return {n, c_out, ho, wo};
+}
+
+Geometry resolve(const ConvDesc& desc, const Shapes& shapes) {
+  return Resolver(desc, shapes).run();
+}
+
+std::optional<Geometry> try_resolve(const ConvDesc& desc, const Shapes& shapes,
+                                    Diagnostic* diagnostic) noexcept {
+  try {
+    return resolve(desc, shapes);
+  } catch (const ShapeError& e) {
+    if (diagnostic != nullptr) *diagnostic = e.diagnostic();
+  } catch (...) {  // std::bad_alloc while building a message
+    if (diagnostic != nullptr) {
+      diagnostic->code = Code::kBadArgument;
+      diagnostic->summary = "out of memory while validating";
+    }
+  }
+  return std::nullopt;
+}
+
+std::string describe(const Geometry& g) {
+  auto v = [](const std::array<std::int64_t, 4>& a) {
+    return std::vector<std::int64_t>(a.begin(), a.end());
+  };
+  std::string s;
+  s += "input  " + labelled_input_shape(g.data_format, v(g.input_shape())) + "  " +
+       to_string(g.data_format) + "\n";
+  s += "filter " + labelled_filter_shape(g.filter_format, v(g.filter_shape())) + "  " +
+       to_string(g.filter_format) + "\n";
+  s += "output " + labelled_input_shape(g.data_format, v(g.output_shape())) + "  " +
+       to_string(g.data_format) + "\n";
+  s += "groups " + str(g.groups) + (g.groups_inferred ? " (inferred: C_in / filter I = " +
+                                                            str(g.c_in) + " / " + str(g.cig) + ")"
+                                                      : "") + "\n";
+  s += "per group: " + str(g.cig) + " input -> " + str(g.cog) + " output channels";
+  if (g.groups == 1) {
+    s += "  (ordinary convolution)";
+  } else if (g.cig == 1) {
+    s += "  (depthwise, channel multiplier " + str(g.cog) + ")";
+  }
+  s += "\n";
+  s += "kernel " + str(g.kh) + "x" + str(g.kw) + ", strides " + str(g.sh) + "," + str(g.sw) +
+       ", dilations " + str(g.dh) + "," + str(g.dw) + "\n";
+  s += "padding top " + str(g.pad_top) + ", bottom " + str(g.pad_bottom) + ", left " +
+       str(g.pad_left) + ", right " + str(g.pad_right) + "\n";
+  s += "FLOPs " + str(g.flops()) + ", bytes " + str(g.bytes()) + "\n";
+  return s;
+}
+
+}  // namespace groupconv

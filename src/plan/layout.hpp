@@ -1,0 +1,15 @@
+// Layout conversions done by the plan so kernels only ever see NHWC / HWIO.
+#pragma once
+
+#include "groupconv/geometry.hpp"
+
+namespace groupconv::detail {
+
+// OIHW [C_out, Cig, KH, KW] -> HWIO [KH, KW, Cig, C_out] (once, at plan time).
+void oihw_to_hwio(const Geometry& g, const float* oihw, float* hwio);
+// Input [N, C, H, W] -> [N, H, W, C].
+void nchw_to_nhwc(const Geometry& g, const float* src, float* dst, int threads);
+// Output [N, Ho, Wo, C_out] -> [N, C_out, Ho, Wo].
+void nhwc_to_nchw_output(const Geometry& g, const float* src, float* dst, int threads);
+
+}  // namespace groupconv::detail

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs every test of the project:
+#   1. Release build (warnings as errors) + CTest: unit tests, CLI tests
+#   2. ASan+UBSan build + CTest: the same unit tests under the sanitizers
+#   3. Python package tests (pip install . into two venvs; TF and PyTorch as oracles)
+#   4. Conformance of `groupconv run` with TensorFlow and PyTorch
+#   5. libFuzzer targets, FUZZ_SECONDS each (default 60)
+# Set GROUPCONV_SKIP="asan python conformance fuzz" (any subset) for a quicker local loop.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+skip=" ${GROUPCONV_SKIP:-} "
+jobs=${JOBS:-$(nproc)}
+failed=()
+step() { echo; echo "==== $* ===="; }
+
+step "Release build and unit/CLI tests"
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$jobs"
+ctest --preset release -j"$jobs" || failed+=(release)
+
+if [[ $skip != *" asan "* ]]; then
+  step "ASan+UBSan build and unit tests"
+  cmake --preset asan >/dev/null
+  cmake --build --preset asan -j"$jobs"
+  ASAN_OPTIONS=detect_leaks=1 ctest --preset asan -j"$jobs" || failed+=(asan)
+fi
+
+if [[ $skip != *" python "* ]] && [ -x scripts/python_tests.sh ]; then
+  step "Python package tests"
+  scripts/python_tests.sh || failed+=(python)
+fi
+
+if [[ $skip != *" conformance "* ]] && [ -x scripts/conformance_tests.sh ]; then
+  step "Conformance with TensorFlow and PyTorch (groupconv run)"
+  GROUPCONV_BIN="$PWD/build/release/tools/groupconv" scripts/conformance_tests.sh || failed+=(conformance)
+fi
+
+if [[ $skip != *" fuzz "* ]] && [ -x scripts/fuzz.sh ]; then
+  step "Fuzzing (${FUZZ_SECONDS:-60} s per target)"
+  scripts/fuzz.sh "${FUZZ_SECONDS:-60}" || failed+=(fuzz)
+fi
+
+echo
+if [ ${#failed[@]} -ne 0 ]; then
+  echo "FAILED steps: ${failed[*]}"
+  exit 1
+fi
+echo "all test steps passed"

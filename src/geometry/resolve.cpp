@@ -3,7 +3,9 @@
 // allocation of tensor memory or any work.
 #include <algorithm>
 #include <cstdint>
+#include <initializer_list>
 #include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
 #include <utility>
@@ -47,7 +49,8 @@ FilterFormat other(FilterFormat f) {
   return f == FilterFormat::kHWIO ? FilterFormat::kOIHW : FilterFormat::kHWIO;
 }
 
-// Divisors of n in increasing order, at most `limit` of them (n may be huge: bounded work).
+// Divisors of n in increasing order, at most `limit` of them (n may be huge: bounded work,
+// at most 10^6 trial divisions; larger n get no list).
 std::vector<i64> divisors(i64 n, std::size_t limit) {
   std::vector<i64> small, large;
   if (n <= 0 || n > 1'000'000'000'000LL) return {};
@@ -61,6 +64,41 @@ std::vector<i64> divisors(i64 n, std::size_t limit) {
     small.resize(limit);
   }
   return small;
+}
+
+// "1, 3, 11, 33" (with ", ..." when the list was cut at `limit`).
+std::string divisor_list(i64 n, std::size_t limit) {
+  const auto all = divisors(n, limit + 1);
+  if (all.empty()) return {};
+  std::string out;
+  for (std::size_t i = 0; i < all.size() && i < limit; ++i) {
+    if (i != 0) out += ", ";
+    out += std::to_string(all[i]);
+  }
+  if (all.size() > limit) out += ", ...";
+  return out;
+}
+
+// Arithmetic for messages only: nullopt instead of overflow (the numbers in a diagnostic
+// come from user input and may be anything).
+std::optional<i64> opt_mul(i64 a, i64 b) {
+  i64 r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) return std::nullopt;
+  return r;
+}
+
+// The multiples of m nearest to v (m >= 1, v >= 1), below and above, positive and
+// representable: "32 (4 x 8) or 36 (4 x 9)".
+std::string nearest_multiples(i64 v, i64 m) {
+  const i64 q = v / m;
+  std::string out;
+  if (q > 0)
+    out = std::to_string(q * m) + " (" + std::to_string(m) + " x " + std::to_string(q) + ")";
+  if (const auto hi = opt_mul(q + 1, m)) {
+    if (!out.empty()) out += " or ";
+    out += std::to_string(*hi) + " (" + std::to_string(m) + " x " + std::to_string(q + 1) + ")";
+  }
+  return out;
 }
 
 class Resolver {
@@ -95,8 +133,8 @@ class Resolver {
     return labelled_filter_shape(d_.filter_format, s_.filter);
   }
   [[nodiscard]] std::string repro() const {
-    std::string r = "groupconv check --input-shape " + join(s_.input, ",") +
-                    " --filter-shape " + join(s_.filter, ",");
+    std::string r = "groupconv check --input-shape " + join(s_.input, ",") + " --filter-shape " +
+                    join(s_.filter, ",");
     if (d_.groups) r += " --groups " + str(*d_.groups);
     if (d_.strides != Dims{1}) r += " --strides " + join(d_.strides, ",");
     if (d_.dilations != Dims{1}) r += " --dilations " + join(d_.dilations, ",");
@@ -157,8 +195,31 @@ class Resolver {
   [[noreturn]] void overflow(const char* what) const {
     fail(Code::kOverflow, std::string("sizes overflow 64-bit arithmetic (") + what + ")",
          shapes_context(), "every element count, byte count and FLOP count must fit in int64",
-         "sizes whose products stay below 2^63 / 4 elements", std::string(what) + " overflows",
+         "sizes whose products stay below 2^63 - 1", std::string(what) + " overflows",
          "check the shapes for a corrupted or mistyped dimension");
+  }
+
+  // The checked product of named factors; on overflow, a GC017 that shows the product.
+  struct Factor {
+    const char* name;
+    i64 value;
+  };
+  [[nodiscard]] i64 product(std::initializer_list<Factor> factors, const char* what) const {
+    i64 r = 1;
+    bool over = false;
+    for (const Factor& f : factors) over = over || __builtin_mul_overflow(r, f.value, &r);
+    if (!over) return r;
+    std::string names, values;
+    for (const Factor& f : factors) {
+      names += (names.empty() ? "" : " x ") + std::string(f.name);
+      values += (values.empty() ? "" : " x ") + str(f.value);
+    }
+    fail(Code::kOverflow, std::string("sizes overflow 64-bit arithmetic (") + what + ")",
+         shapes_context(), std::string(what) + " = " + names + " must fit in int64 (< 2^63)",
+         std::string(what) + " <= 9223372036854775807",
+         std::string(what) + " = " + values + " > 2^63 - 1",
+         "check the shapes for a corrupted or mistyped dimension (a size read with the wrong "
+         "byte order or from the wrong field)");
   }
 
   // ---- steps -------------------------------------------------------------------------
@@ -166,12 +227,15 @@ class Resolver {
     const bool nhwc = d_.data_format == DataFormat::kNHWC;
     if (s_.input.size() != 4) {
       const std::string want = nhwc ? "[N, H, W, C]" : "[N, C, H, W]";
-      fail(Code::kRank, "input must be 4-D " + want + " (" + fmt_name(false) + ")",
-           {"input  " + shape_string(s_.input) + "  rank " + str(static_cast<i64>(s_.input.size()))},
-           "rank(input) == 4", "a 4-D input " + want, "rank " + str(static_cast<i64>(s_.input.size())),
-           s_.input.size() == 3
-               ? "an unbatched image: add a batch dimension of 1 (x[None] in numpy)"
-               : "reshape the input to " + want);
+      fail(
+          Code::kRank, "input must be 4-D " + want + " (" + fmt_name(false) + ")",
+          {"input  " + shape_string(s_.input) + "  rank " + str(static_cast<i64>(s_.input.size()))},
+          "rank(input) == 4", "a 4-D input " + want,
+          "rank " + str(static_cast<i64>(s_.input.size())),
+          s_.input.size() == 3 ? "an unbatched image: add a batch dimension of 1 (x[None] in numpy)"
+          : s_.input.size() > 4
+              ? "merge the leading batch dimensions into N: x.reshape(-1, *x.shape[-3:])"
+              : "a 2-D convolution takes a 4-D input; reshape it to " + want);
     }
     if (s_.filter.size() != 4) {
       const std::string want = d_.filter_format == FilterFormat::kHWIO ? "[KH, KW, C_in/G, C_out]"
@@ -184,10 +248,11 @@ class Resolver {
            "a 2-D convolution filter has 4 dims; reshape it to " + want);
     }
     if (s_.bias && s_.bias->size() != 1) {
-      fail(Code::kRank, "bias must be 1-D [C_out]",
-           {"bias   " + shape_string(*s_.bias) + "  rank " + str(static_cast<i64>(s_.bias->size()))},
-           "rank(bias) == 1", "a 1-D bias [C_out]", "rank " + str(static_cast<i64>(s_.bias->size())),
-           "flatten the bias to one value per output channel");
+      fail(
+          Code::kRank, "bias must be 1-D [C_out]",
+          {"bias   " + shape_string(*s_.bias) + "  rank " + str(static_cast<i64>(s_.bias->size()))},
+          "rank(bias) == 1", "a 1-D bias [C_out]", "rank " + str(static_cast<i64>(s_.bias->size())),
+          "flatten the bias to one value per output channel");
     }
   }
 
@@ -207,12 +272,14 @@ class Resolver {
   void check_sizes() {
     auto bad = [&](bool filter, const char* dim, i64 v, bool zero_ok) {
       const std::string what = std::string(filter ? "filter " : "input ") + dim;
-      fail(Code::kNonPositiveSize, what + " is " + str(v) + (zero_ok ? " (negative)" : " (must be >= 1)"),
-           shapes_context(), std::string(dim) + (zero_ok ? " >= 0" : " >= 1"),
+      fail(Code::kNonPositiveSize,
+           what + " is " + str(v) + (zero_ok ? " (negative)" : " (must be >= 1)"), shapes_context(),
+           std::string(dim) + (zero_ok ? " >= 0" : " >= 1"),
            std::string(dim) + (zero_ok ? " >= 0" : " >= 1"), std::string(dim) + " = " + str(v),
-           zero_ok ? "the batch may be empty (N = 0) but never negative"
-                   : std::string("every ") + (filter ? "kernel and channel" : "channel and spatial") +
-                         " size must be at least 1; check the shape and the layout option");
+           zero_ok
+               ? "the batch may be empty (N = 0) but never negative"
+               : std::string("every ") + (filter ? "kernel and channel" : "channel and spatial") +
+                     " size must be at least 1; check the shape and the layout option");
     };
     if (g_.n < 0) bad(false, "N", g_.n, true);
     if (g_.h <= 0) bad(false, "H", g_.h, false);
@@ -248,7 +315,8 @@ class Resolver {
       hw = nhwc ? std::pair{v[1], v[2]} : std::pair{v[2], v[3]};
     } else {
       fail(code, std::string(name) + " must have 1, 2 or 4 entries",
-           {std::string(name) + " " + shape_string(v)}, std::string("len(") + name + ") in {1, 2, 4}",
+           {std::string(name) + " " + shape_string(v)},
+           std::string("len(") + name + ") in {1, 2, 4}",
            "an int, [h, w], or [1, h, w, 1] (NHWC) / [1, 1, h, w] (NCHW)",
            str(static_cast<i64>(v.size())) + " entries", "pass one value for both dims or [h, w]");
     }
@@ -258,7 +326,7 @@ class Resolver {
            std::string(name) + " >= 1",
            std::string(name) + " (h, w) = (" + str(hw.first) + ", " + str(hw.second) + ")",
            std::string(name) == "dilations" ? "use 1 for an ordinary (dense) kernel"
-                                             : "use 1 to visit every pixel, 2 to halve the size");
+                                            : "use 1 to visit every pixel, 2 to halve the size");
     }
     return hw;
   }
@@ -280,8 +348,7 @@ class Resolver {
       for (int i = 0; i < 4; ++i) {
         if (p[static_cast<std::size_t>(i)] < 0) {
           static const char* const names[] = {"top", "bottom", "left", "right"};
-          fail(Code::kNegativePadding,
-               std::string("explicit padding ") + names[i] + " is negative",
+          fail(Code::kNegativePadding, std::string("explicit padding ") + names[i] + " is negative",
                {"padding (top, bottom, left, right) = (" + str(p[0]) + ", " + str(p[1]) + ", " +
                 str(p[2]) + ", " + str(p[3]) + ")"},
                "every explicit pad >= 0", "pads >= 0",
@@ -306,6 +373,28 @@ class Resolver {
     return g_.c_in % o.in == 0 && o.out % (g_.c_in / o.in) == 0;
   }
 
+  // A filter that resolved but whose kernel is larger than the padded input: is it a filter in
+  // the other layout whose channel dims were read as the kernel size? Only when that reading
+  // resolves exactly (same groups, a kernel that fits).
+  [[nodiscard]] bool kernel_fits_other_layout() const {
+    const FilterDims o = filter_dims(other(d_.filter_format), s_.filter);
+    if (!fits_other_layout(d_.groups ? std::optional<i64>(g_.groups) : std::nullopt)) return false;
+    const auto& p = d_.explicit_pads;
+    const bool expl = d_.padding == Padding::kExplicit;
+    const bool same = d_.padding == Padding::kSame || d_.padding == Padding::kSameLower;
+    auto fits = [&](i64 in, i64 k, i64 dil, i64 before, i64 after) {
+      if (same) return true;
+      i64 padded = in;
+      if (expl && (__builtin_add_overflow(padded, before, &padded) ||
+                   __builtin_add_overflow(padded, after, &padded))) {
+        return true;  // more padding than any kernel needs
+      }
+      const auto eff = opt_mul(k - 1, dil);  // padded >= (k - 1) * dil + 1
+      return eff.has_value() && padded > *eff;
+    };
+    return fits(g_.h, o.kh, g_.dh, p[0], p[1]) && fits(g_.w, o.kw, g_.dw, p[2], p[3]);
+  }
+
   [[noreturn]] void fail_other_layout() const {
     const FilterFormat want = d_.filter_format;
     const FilterDims o = filter_dims(other(want), s_.filter);
@@ -325,15 +414,19 @@ class Resolver {
              to_string(other(want)) + ")");
   }
 
-  [[nodiscard]] std::string cin_suggestions(i64 groups) const {
-    std::string s;
-    const auto divs = divisors(g_.c_in, 16);
-    if (!divs.empty()) s = "groups that divide " + str(g_.c_in) + ": " + join(divs, ", ") + "; ";
-    const i64 lo = g_.c_in / groups * groups;
-    const i64 hi = lo + groups;
-    s += "or make C_in a multiple of " + str(groups) + ": ";
-    if (lo > 0) s += str(lo) + " (" + str(lo / groups) + " per group) or ";
-    s += str(hi) + " (" + str(hi / groups) + " per group)";
+  // GC001 help with explicit groups: the nearest valid C_in and the group counts that work.
+  [[nodiscard]] std::string cin_suggestions(i64 groups, i64 fin) const {
+    const i64 cin = g_.c_in;
+    std::string s =
+        "nearest C_in that groups=" + str(groups) + " accepts: " + nearest_multiples(cin, groups);
+    const std::string divs = divisor_list(cin, 16);
+    if (!divs.empty()) s += "; or use a group count that divides " + str(cin) + ": " + divs;
+    const auto implied = opt_mul(fin, groups);
+    if (implied && *implied != cin) {
+      s += "; this filter has " + str(fin) +
+           " in-channels per group, so with groups=" + str(groups) +
+           " it expects C_in = " + str(groups) + " x " + str(fin) + " = " + str(*implied);
+    }
     return s;
   }
 
@@ -345,16 +438,14 @@ class Resolver {
     if (d_.groups) {
       groups = *d_.groups;
       if (cin % groups != 0) {
-        std::string help = cin_suggestions(groups);
-        if (fin * groups != cin) {
-          help += "; this filter has " + str(fin) + " channels per group, so it expects C_in = " +
-                  str(groups) + " x " + str(fin) + " = " + str(fin * groups);
-        }
         fail(Code::kCinNotDivisible,
              "input channels " + str(cin) + " are not divisible by groups=" + str(groups),
-             shapes_context(str(cin) + " channels", str(fin) + " input channels per group"),
+             shapes_context(
+                 str(cin) + " channels cannot be split into " + str(groups) + " equal groups",
+                 str(fin) + " input channels per group"),
              "C_in % groups == 0: " + str(cin) + " % " + str(groups) + " = " + str(cin % groups),
-             "C_in a multiple of " + str(groups), "C_in = " + str(cin), help);
+             "C_in a multiple of " + str(groups) + ", e.g. " + nearest_multiples(cin, groups),
+             "C_in = " + str(cin), cin_suggestions(groups, fin));
       }
       const i64 cig = cin / groups;
       if (fin != cig) {
@@ -368,8 +459,10 @@ class Resolver {
                "filter in-channels == C_in / groups = " + str(cin) + " / " + str(groups) + " = " +
                    str(cig),
                "filter " + shape_string(want), "filter " + shape_string(s_.filter),
-               shape_string(s_.filter) + " is an ungrouped filter; pass groups=1, or give each "
-               "group its " + str(cig) + " channels");
+               shape_string(s_.filter) +
+                   " is an ungrouped filter; pass groups=1, or give each "
+                   "group its " +
+                   str(cig) + " channels");
         }
         if (cin % fin == 0) {
           const i64 implied = cin / fin;
@@ -382,8 +475,10 @@ class Resolver {
                "groups=" + str(implied) + " for this filter, or filter " + shape_string(want) +
                    " for groups=" + str(groups),
                "groups=" + str(groups) + " with filter " + shape_string(s_.filter),
-               "pass groups=" + str(implied) + " (or omit groups to infer it), or reshape the "
-               "filter to " + shape_string(want));
+               "pass groups=" + str(implied) +
+                   " (or omit groups to infer it), or reshape the "
+                   "filter to " +
+                   shape_string(want));
         }
         fail(Code::kFilterInChannels, "filter does not fit groups=" + str(groups),
              shapes_context(ctx_in, str(fin) + " input channels per group"),
@@ -395,17 +490,15 @@ class Resolver {
     } else {
       if (cin % fin != 0) {
         if (fits_other_layout(std::nullopt)) fail_other_layout();
-        const i64 lo = cin / fin * fin;
-        const i64 hi = lo + fin;
-        std::string help = "groups is inferred as C_in / filter in-channels (as tf.nn.conv2d "
-                           "does); make C_in a multiple of " + str(fin) + ": ";
-        if (lo > 0) help += str(lo) + " (" + str(lo / fin) + " groups) or ";
-        help += str(hi) + " (" + str(hi / fin) + " groups)";
-        const auto divs = divisors(cin, 16);
+        std::string help =
+            "groups is inferred as C_in / filter in-channels (as tf.nn.conv2d "
+            "does); nearest C_in for " +
+            str(fin) + " in-channels per group: " + nearest_multiples(cin, fin);
+        const std::string divs = divisor_list(cin, 16);
         if (!divs.empty()) {
-          help += ", or give the filter an in-channel count that divides " + str(cin) + ": " +
-                  join(divs, ", ");
+          help += "; or give the filter an in-channel count that divides " + str(cin) + ": " + divs;
         }
+        help += "; or pass groups explicitly to have the shapes checked against it";
         fail(Code::kCinNotDivisible,
              "input channels " + str(cin) + " are not divisible by the filter's " + str(fin) +
                  " in-channels",
@@ -421,18 +514,23 @@ class Resolver {
       if (fits_other_layout(d_.groups ? std::optional<i64>(groups) : std::nullopt)) {
         fail_other_layout();
       }
-      const i64 lo = fout / groups * groups;
-      const i64 hi = lo + groups;
-      std::string help = "C_out is split evenly across groups; use ";
-      if (lo > 0) help += str(lo) + " or ";
-      help += str(hi) + " output channels";
-      fail(Code::kCoutNotDivisible,
-           "output channels " + str(fout) + " are not divisible by groups=" + str(groups),
-           shapes_context(str(cin) + " channels = " + str(groups) + " groups x " +
-                              str(cin / groups),
-                          str(fout) + " output channels in all"),
-           "C_out % groups == 0: " + str(fout) + " % " + str(groups) + " = " + str(fout % groups),
-           "C_out a multiple of " + str(groups), "C_out = " + str(fout), help);
+      const auto all = opt_mul(fout, groups);
+      if (d_.expect_output_channels && all && *all == *d_.expect_output_channels) {
+        fail_per_group(fout, groups, cin / groups, *d_.expect_output_channels);
+      }
+      std::string help = "C_out is split evenly across the " + str(groups) +
+                         " groups; nearest valid C_out: " + nearest_multiples(fout, groups);
+      if (all) {
+        help += "; if " + str(fout) + " was meant per group, the filter's O dim counts all " +
+                "output channels: " + str(groups) + " x " + str(fout) + " = " + str(*all);
+      }
+      fail(
+          Code::kCoutNotDivisible,
+          "output channels " + str(fout) + " are not divisible by groups=" + str(groups),
+          shapes_context(str(cin) + " channels = " + str(groups) + " groups x " + str(cin / groups),
+                         str(fout) + " output channels in all"),
+          "C_out % groups == 0: " + str(fout) + " % " + str(groups) + " = " + str(fout % groups),
+          "C_out a multiple of " + str(groups), "C_out = " + str(fout), help);
     }
     g_.groups = groups;
     g_.cig = fin;
@@ -444,21 +542,36 @@ class Resolver {
     if (!d_.expect_output_channels) return;
     const i64 want = *d_.expect_output_channels;
     if (want == g_.c_out) return;
-    const Dims fixed = make_filter_shape(d_.filter_format, g_.kh, g_.kw, g_.cig, want);
-    const bool per_group = g_.c_out * g_.groups == want;
+    fail_per_group(g_.c_out, g_.groups, g_.cig, want);
+  }
+
+  // GC006: the filter's O dim (fout) is not the expected C_out (want).
+  [[noreturn]] void fail_per_group(i64 fout, i64 groups, i64 cig, i64 want) const {
+    const Dims fixed = make_filter_shape(d_.filter_format, f_.kh, f_.kw, cig, want);
+    const auto all = opt_mul(fout, groups);
+    const bool per_group = all && *all == want;
+    const std::string split =
+        fout % groups == 0 ? " (" + str(groups) + " groups x " + str(fout / groups) + ")" : "";
+    std::string help;
+    if (per_group) {
+      help = "the filter's O looks per-group (" + str(fout) + " = " + str(want) + " / " +
+             str(groups) + "); O counts all " + str(want) + " output channels, not C_out/groups";
+      help += want % groups == 0 ? "; use filter " + shape_string(fixed) + " (" + str(groups) +
+                                       " groups x " + str(want / groups) + ")"
+                                 : "";
+    } else {
+      help = "give the filter " + str(want) + " output channels: " + shape_string(fixed);
+      if (want % groups != 0) {
+        help += "; note that " + str(want) + " is not divisible by groups=" + str(groups);
+      }
+    }
     fail(Code::kOutputChannels,
-         "filter gives " + str(g_.c_out) + " output channels, expected " + str(want),
-         shapes_context(str(g_.c_in) + " channels = " + str(g_.groups) + " groups x " +
-                            str(g_.cig),
-                        "O = " + str(g_.c_out) + " counts ALL output channels (" + str(g_.groups) +
-                            " groups x " + str(g_.cog) + ")"),
-         "C_out = filter O = " + str(g_.c_out), "filter " + shape_string(fixed) + " -> " + str(want) +
-             " output channels", "filter " + shape_string(s_.filter) + " -> " + str(g_.c_out) +
-             " output channels",
-         per_group ? "the filter's O looks per-group (" + str(g_.c_out) + " = " + str(want) + " / " +
-                         str(g_.groups) + "); the O dim counts all " + str(want) +
-                         " output channels, not C_out/groups: use filter " + shape_string(fixed)
-                   : "give the filter " + str(want) + " output channels: " + shape_string(fixed));
+         "filter gives " + str(fout) + " output channels, expected " + str(want),
+         shapes_context(str(g_.c_in) + " channels = " + str(groups) + " groups x " + str(cig),
+                        "O = " + str(fout) + " counts ALL output channels" + split),
+         "C_out = filter O = " + str(fout) + ", expected " + str(want),
+         "filter " + shape_string(fixed) + " -> " + str(want) + " output channels",
+         "filter " + shape_string(s_.filter) + " -> " + str(fout) + " output channels", help);
   }
 
   void check_bias() {
@@ -466,14 +579,15 @@ class Resolver {
     const i64 len = (*s_.bias)[0];
     g_.has_bias = true;
     if (len != g_.c_out) {
-      fail(Code::kBias, "bias has " + str(len) + " values, the convolution has " + str(g_.c_out) +
-                            " output channels",
+      fail(Code::kBias,
+           "bias has " + str(len) + " values, the convolution has " + str(g_.c_out) +
+               " output channels",
            {"filter " + filt_label() + "  " + fmt_name(true) + ": C_out = " + str(g_.c_out),
             "bias   " + shape_string(*s_.bias)},
            "len(bias) == C_out", "bias [" + str(g_.c_out) + "]", "bias " + shape_string(*s_.bias),
-           len * g_.groups == g_.c_out
-               ? "the bias looks per-group; give one value per output channel (" +
-                     str(g_.c_out) + ")"
+           g_.groups > 1 && opt_mul(len, g_.groups) == g_.c_out
+               ? "the bias looks per-group; give one value per output channel (" + str(g_.c_out) +
+                     ")"
                : "give one bias value per output channel (" + str(g_.c_out) + ")");
     }
   }
@@ -492,28 +606,30 @@ class Resolver {
         a.after = d_.padding == Padding::kValid ? 0 : exp_after;
         const i64 padded = add(add(in, a.before, "padded size"), a.after, "padded size");
         if (padded < eff) {
+          if (kernel_fits_other_layout()) fail_other_layout();
           const std::string kdim = std::string(dim) == "H" ? "KH" : "KW";
           const std::string ddim = std::string(dim) == "H" ? "dh" : "dw";
           fail(Code::kEmptyOutput,
                std::string("the kernel is larger than the padded input along ") + dim,
                shapes_context(),
-               "padded " + std::string(dim) + " >= (" + kdim + " - 1) * " + ddim + " + 1: " +
-                   str(in) + " + " + str(a.before) + " + " + str(a.after) + " = " + str(padded) +
-                   " < (" + str(k) + " - 1) * " + str(dil) + " + 1 = " + str(eff),
+               "padded " + std::string(dim) + " >= (" + kdim + " - 1) * " + ddim +
+                   " + 1: " + str(in) + " + " + str(a.before) + " + " + str(a.after) + " = " +
+                   str(padded) + " < (" + str(k) + " - 1) * " + str(dil) + " + 1 = " + str(eff),
                "padded " + std::string(dim) + " >= " + str(eff),
                "padded " + std::string(dim) + " = " + str(padded) + " (output size " +
                    str(padded >= eff ? 1 : 0) + ")",
-               "use padding SAME, add " + str(eff - padded) + " rows/columns of padding, or a "
-               "smaller kernel or dilation");
+               "use padding SAME, add " + str(eff - padded) +
+                   " rows/columns of padding, or a "
+                   "smaller kernel or dilation");
         }
         a.out = (padded - eff) / s + 1;
         break;
       }
       case Padding::kSame:
       case Padding::kSameLower: {
-        a.out = (in + s - 1) / s;  // ceil(in / s); in >= 1 and s >= 1, no overflow past in
-        const i64 need = add(add(mul(a.out - 1, s, "SAME padding"), eff, "SAME padding"),
-                             -in, "SAME padding");
+        a.out = in / s + (in % s != 0 ? 1 : 0);  // ceil(in / s) without overflow
+        const i64 need =
+            add(add(mul(a.out - 1, s, "SAME padding"), eff, "SAME padding"), -in, "SAME padding");
         const i64 total = std::max<i64>(need, 0);
         if (d_.padding == Padding::kSame) {
           a.before = total / 2;
@@ -536,17 +652,37 @@ class Resolver {
   }
 
   void check_overflow() {
-    // Element counts of every tensor, their byte counts (x4), and the FLOP count.
-    const i64 in_elems = mul(mul(mul(g_.n, g_.h, "input elements"), g_.w, "input elements"),
-                             g_.c_in, "input elements");
-    const i64 f_elems = mul(mul(mul(g_.kh, g_.kw, "filter elements"), g_.cig, "filter elements"),
-                            g_.c_out, "filter elements");
-    const i64 out_elems = mul(mul(mul(g_.n, g_.ho, "output elements"), g_.wo, "output elements"),
-                              g_.c_out, "output elements");
-    const i64 total = add(add(in_elems, f_elems, "total elements"), out_elems, "total elements");
-    (void)mul(add(total, g_.c_out, "total bytes"), 4, "total bytes");
-    const i64 macs = mul(mul(out_elems, g_.cig, "FLOPs"), mul(g_.kh, g_.kw, "FLOPs"), "FLOPs");
-    (void)mul(macs, 2, "FLOPs");
+    // Element and byte counts of every tensor (also of a zero-padded copy of the input, which
+    // a kernel may build), their sum in bytes, and the FLOP count. Everything Geometry's
+    // accessors compute is covered, so they cannot overflow.
+    const bool nhwc = d_.data_format == DataFormat::kNHWC;
+    const i64 in_elems =
+        nhwc ? product({{"N", g_.n}, {"H", g_.h}, {"W", g_.w}, {"C", g_.c_in}}, "input elements")
+             : product({{"N", g_.n}, {"C", g_.c_in}, {"H", g_.h}, {"W", g_.w}}, "input elements");
+    (void)product({{"4 bytes", 4}, {"input elements", in_elems}}, "input bytes");
+    const i64 hp = add(add(g_.h, g_.pad_top, "padded H"), g_.pad_bottom, "padded H");
+    const i64 wp = add(add(g_.w, g_.pad_left, "padded W"), g_.pad_right, "padded W");
+    (void)product({{"4 bytes", 4}, {"N", g_.n}, {"padded H", hp}, {"padded W", wp}, {"C", g_.c_in}},
+                  "padded input bytes");
+    const i64 f_elems = product(
+        {{"KH", g_.kh}, {"KW", g_.kw}, {"C_in/G", g_.cig}, {"C_out", g_.c_out}}, "filter elements");
+    (void)product({{"4 bytes", 4}, {"filter elements", f_elems}}, "filter bytes");
+    const i64 out_elems = product({{"N", g_.n}, {"Ho", g_.ho}, {"Wo", g_.wo}, {"C_out", g_.c_out}},
+                                  "output elements");
+    (void)product({{"4 bytes", 4}, {"output elements", out_elems}}, "output bytes");
+    const i64 total =
+        add(add(add(in_elems, f_elems, "total elements"), out_elems, "total elements"), g_.c_out,
+            "total elements");
+    (void)product({{"4 bytes", 4}, {"elements", total}}, "total bytes");
+    (void)product({{"2", 2},
+                   {"N", g_.n},
+                   {"Ho", g_.ho},
+                   {"Wo", g_.wo},
+                   {"C_out", g_.c_out},
+                   {"C_in/G", g_.cig},
+                   {"KH", g_.kh},
+                   {"KW", g_.kw}},
+                  "FLOPs");
   }
 };
 
@@ -556,10 +692,14 @@ const char* to_string(DataFormat f) { return f == DataFormat::kNHWC ? "NHWC" : "
 const char* to_string(FilterFormat f) { return f == FilterFormat::kHWIO ? "HWIO" : "OIHW"; }
 const char* to_string(Padding p) {
   switch (p) {
-    case Padding::kValid: return "VALID";
-    case Padding::kSame: return "SAME";
-    case Padding::kSameLower: return "SAME_LOWER";
-    case Padding::kExplicit: return "EXPLICIT";
+    case Padding::kValid:
+      return "VALID";
+    case Padding::kSame:
+      return "SAME";
+    case Padding::kSameLower:
+      return "SAME_LOWER";
+    case Padding::kExplicit:
+      return "EXPLICIT";
   }
   return "?";
 }
@@ -633,9 +773,11 @@ std::string describe(const Geometry& g) {
        to_string(g.filter_format) + "\n";
   s += "output " + labelled_input_shape(g.data_format, v(g.output_shape())) + "  " +
        to_string(g.data_format) + "\n";
-  s += "groups " + str(g.groups) + (g.groups_inferred ? " (inferred: C_in / filter I = " +
-                                                            str(g.c_in) + " / " + str(g.cig) + ")"
-                                                      : "") + "\n";
+  s +=
+      "groups " + str(g.groups) +
+      (g.groups_inferred ? " (inferred: C_in / filter I = " + str(g.c_in) + " / " + str(g.cig) + ")"
+                         : "") +
+      "\n";
   s += "per group: " + str(g.cig) + " input -> " + str(g.cog) + " output channels";
   if (g.groups == 1) {
     s += "  (ordinary convolution)";

@@ -17,6 +17,15 @@ void oihw_to_hwio(const Geometry& g, const float* oihw, float* hwio) {
               oihw[((o * g.cig + i) * g.kh + kh) * g.kw + kw];
 }
 
+void hwio_to_oihw(const Geometry& g, const float* hwio, float* oihw) {
+  for (i64 o = 0; o < g.c_out; ++o)
+    for (i64 i = 0; i < g.cig; ++i)
+      for (i64 kh = 0; kh < g.kh; ++kh)
+        for (i64 kw = 0; kw < g.kw; ++kw)
+          oihw[((o * g.cig + i) * g.kh + kh) * g.kw + kw] =
+              hwio[((kh * g.kw + kw) * g.cig + i) * g.c_out + o];
+}
+
 namespace {
 // [N, C, P] -> [N, P, C] in 32x32 tiles (cache friendly both ways); tasks = N x P-tiles.
 void transpose_cp(const float* src, float* dst, i64 n, i64 c, i64 p, int threads) {
@@ -57,6 +66,13 @@ void transpose_pc(const float* src, float* dst, i64 n, i64 c, i64 p, int threads
   });
 }
 }  // namespace
+
+void channels_first_to_last(const float* src, float* dst, i64 n, i64 c, i64 p, int threads) {
+  transpose_cp(src, dst, n, c, p, threads);
+}
+void channels_last_to_first(const float* src, float* dst, i64 n, i64 c, i64 p, int threads) {
+  transpose_pc(src, dst, n, c, p, threads);
+}
 
 void nchw_to_nhwc(const Geometry& g, const float* src, float* dst, int threads) {
   transpose_cp(src, dst, g.n, g.c_in, g.h * g.w, threads);

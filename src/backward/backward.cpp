@@ -1,0 +1,400 @@
+// Backward plans. Like the forward plan, they convert user layouts (NCHW, OIHW) once into
+// NHWC / HWIO buffers owned by the plan and run NHWC kernels on a static task partition.
+//
+// Input gradient: one task per input row (n, ih). Each input pixel gathers, for every tap
+// whose forward output position is on the stride grid, dy[pixel] x w[tap] into a row of C_in
+// accumulators, in a fixed tap order: no atomics, no scatter, bit-identical for any split.
+//
+// Filter gradient: one task per block of output channels (whole groups when groups are
+// narrow, a slice of one group's outputs when they are wide). The task reduces over
+// N x Ho x Wo in a fixed order into a private [KH][KW][Cig][block] accumulator and writes its
+// disjoint slice of dw (and db): the reduction order never depends on the thread count.
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "groupconv/backward.hpp"
+#include "plan/aligned_buffer.hpp"
+#include "plan/layout.hpp"
+#include "plan/parallel.hpp"
+
+namespace groupconv {
+
+using i64 = std::int64_t;
+using detail::AlignedBuffer;
+
+namespace {
+
+std::vector<i64> vec(const std::array<i64, 4>& a) { return {a.begin(), a.end()}; }
+
+int threads_of(const PlanOptions& o) { return o.threads > 0 ? o.threads : default_threads(); }
+
+// NHWC/HWIO view of a user geometry.
+Geometry kernel_view(const Geometry& g) {
+  Geometry k = g;
+  k.data_format = DataFormat::kNHWC;
+  k.filter_format = FilterFormat::kHWIO;
+  return k;
+}
+
+// Forward output position along one axis that input position `in` reaches through tap t,
+// or -1 when it is off the stride grid or outside the output.
+inline i64 out_pos(i64 in, i64 t, i64 pad, i64 dil, i64 stride, i64 out_size) {
+  const i64 v = in + pad - t * dil;
+  if (v < 0 || v % stride != 0) return -1;
+  const i64 o = v / stride;
+  return o < out_size ? o : -1;
+}
+
+// ---- input gradient ---------------------------------------------------------------------
+class BwdDataKernel {
+ public:
+  BwdDataKernel(const Geometry& g, const float* w_hwio) : g_(g) {
+    const i64 taps = g.kh * g.kw;
+    w_.reset(static_cast<std::size_t>(g.filter_elements()) * sizeof(float));
+    float* p = w_.floats();
+    if (g.cig == 1) {
+      std::memcpy(p, w_hwio, static_cast<std::size_t>(g.filter_elements()) * sizeof(float));
+    } else {
+      // [tap][g][o][i]: the innermost loop runs over the group's input channels.
+      for (i64 t = 0; t < taps; ++t)
+        for (i64 gr = 0; gr < g.groups; ++gr)
+          for (i64 o = 0; o < g.cog; ++o)
+            for (i64 i = 0; i < g.cig; ++i)
+              p[((t * g.groups + gr) * g.cog + o) * g.cig + i] =
+                  w_hwio[(t * g.cig + i) * g.c_out + gr * g.cog + o];
+    }
+  }
+  [[nodiscard]] i64 num_tasks() const { return g_.n * g_.h; }
+  [[nodiscard]] std::size_t scratch_bytes() const {
+    return static_cast<std::size_t>(g_.c_in) * sizeof(float);
+  }
+  [[nodiscard]] std::string name() const {
+    return g_.cig == 1 ? "bwd_data_depthwise_direct" : "bwd_data_grouped_direct";
+  }
+
+  void run(const float* dy, float* dx, i64 begin, i64 end, float* acc) const {
+    const Geometry& g = g_;
+    const float* w = w_.floats();
+    const i64 m = g.cog;
+    for (i64 task = begin; task < end; ++task) {
+      const i64 n = task / g.h;
+      const i64 ih = task % g.h;
+      for (i64 iw = 0; iw < g.w; ++iw) {
+        std::fill_n(acc, g.c_in, 0.0f);
+        for (i64 kh = 0; kh < g.kh; ++kh) {
+          const i64 oh = out_pos(ih, kh, g.pad_top, g.dh, g.sh, g.ho);
+          if (oh < 0) continue;
+          for (i64 kw = 0; kw < g.kw; ++kw) {
+            const i64 ow = out_pos(iw, kw, g.pad_left, g.dw, g.sw, g.wo);
+            if (ow < 0) continue;
+            const float* d = dy + ((n * g.ho + oh) * g.wo + ow) * g.c_out;
+            const float* wt = w + (kh * g.kw + kw) * g.cig * g.c_out;
+            if (g.cig == 1 && m == 1) {
+              for (i64 c = 0; c < g.c_in; ++c) acc[c] += d[c] * wt[c];
+            } else if (g.cig == 1) {
+              for (i64 c = 0; c < g.c_in; ++c) {
+                float s = 0.0f;
+                for (i64 k = 0; k < m; ++k) s += d[c * m + k] * wt[c * m + k];
+                acc[c] += s;
+              }
+            } else {
+              for (i64 gr = 0; gr < g.groups; ++gr) {
+                float* a = acc + gr * g.cig;
+                for (i64 o = 0; o < g.cog; ++o) {
+                  const float dv = d[gr * g.cog + o];
+                  const float* wr = wt + (gr * g.cog + o) * g.cig;
+                  for (i64 i = 0; i < g.cig; ++i) a[i] += dv * wr[i];
+                }
+              }
+            }
+          }
+        }
+        std::memcpy(dx + ((n * g.h + ih) * g.w + iw) * g.c_in, acc,
+                    static_cast<std::size_t>(g.c_in) * sizeof(float));
+      }
+    }
+  }
+
+ private:
+  Geometry g_;
+  AlignedBuffer w_;
+};
+
+// ---- filter gradient --------------------------------------------------------------------
+class BwdFilterKernel {
+ public:
+  explicit BwdFilterKernel(const Geometry& g) : g_(g) {
+    if (g.cog >= 32) {
+      block_ = 32;  // a slice of one group's outputs
+      blocks_per_group_ = (g.cog + block_ - 1) / block_;
+      tasks_ = g.groups * blocks_per_group_;
+    } else {
+      groups_per_task_ = std::max<i64>(1, 64 / g.cog);
+      block_ = groups_per_task_ * g.cog;
+      tasks_ = (g.groups + groups_per_task_ - 1) / groups_per_task_;
+    }
+  }
+  [[nodiscard]] i64 num_tasks() const { return tasks_; }
+  [[nodiscard]] std::size_t scratch_bytes() const {
+    return static_cast<std::size_t>(g_.kh * g_.kw * g_.cig * block_ + block_) * sizeof(float);
+  }
+  [[nodiscard]] std::string name() const {
+    return g_.cig == 1 ? "bwd_filter_depthwise_direct" : "bwd_filter_grouped_direct";
+  }
+
+  // dw: HWIO, db: C_out or nullptr.
+  void run(const float* x, const float* dy, float* dw, float* db, i64 begin, i64 end,
+           float* scratch) const {
+    const Geometry& g = g_;
+    for (i64 task = begin; task < end; ++task) {
+      // Output channels [oc0, oc1), belonging to groups [g0, g1).
+      i64 oc0 = 0, oc1 = 0;
+      if (blocks_per_group_ > 0) {
+        const i64 gr = task / blocks_per_group_;
+        const i64 b = task % blocks_per_group_;
+        oc0 = gr * g.cog + b * block_;
+        oc1 = std::min(oc0 + block_, (gr + 1) * g.cog);
+      } else {
+        oc0 = task * groups_per_task_ * g.cog;
+        oc1 = std::min(oc0 + block_, g.c_out);
+      }
+      const i64 width = oc1 - oc0;
+      const i64 taps = g.kh * g.kw;
+      float* acc = scratch;  // [tap][i][width]
+      float* bacc = scratch + taps * g.cig * block_;
+      std::fill_n(acc, taps * g.cig * width, 0.0f);
+      std::fill_n(bacc, width, 0.0f);
+      for (i64 n = 0; n < g.n; ++n) {
+        for (i64 oh = 0; oh < g.ho; ++oh) {
+          for (i64 ow = 0; ow < g.wo; ++ow) {
+            const float* d = dy + ((n * g.ho + oh) * g.wo + ow) * g.c_out + oc0;
+            for (i64 j = 0; j < width; ++j) bacc[j] += d[j];
+            for (i64 kh = 0; kh < g.kh; ++kh) {
+              const i64 ih = oh * g.sh - g.pad_top + kh * g.dh;
+              if (ih < 0 || ih >= g.h) continue;
+              for (i64 kw = 0; kw < g.kw; ++kw) {
+                const i64 iw = ow * g.sw - g.pad_left + kw * g.dw;
+                if (iw < 0 || iw >= g.w) continue;
+                const float* xp = x + ((n * g.h + ih) * g.w + iw) * g.c_in;
+                float* a = acc + (kh * g.kw + kw) * g.cig * width;
+                accumulate(xp, d, a, oc0, width);
+              }
+            }
+          }
+        }
+      }
+      for (i64 t = 0; t < taps; ++t)
+        for (i64 i = 0; i < g.cig; ++i)
+          std::memcpy(dw + (t * g.cig + i) * g.c_out + oc0, acc + (t * g.cig + i) * width,
+                      static_cast<std::size_t>(width) * sizeof(float));
+      if (db != nullptr) std::memcpy(db + oc0, bacc, static_cast<std::size_t>(width) * sizeof(float));
+    }
+  }
+
+ private:
+  // a[i][j] += x[channel of (oc0 + j), i] * d[j] for j in [0, width).
+  void accumulate(const float* xp, const float* d, float* a, i64 oc0, i64 width) const {
+    const Geometry& g = g_;
+    if (g.cig == 1 && g.cog == 1) {
+      const float* xc = xp + oc0;
+      for (i64 j = 0; j < width; ++j) a[j] += xc[j] * d[j];
+      return;
+    }
+    const i64 g0 = oc0 / g.cog;
+    const i64 first = oc0 - g0 * g.cog;  // offset inside the first group (wide groups only)
+    i64 j = 0;
+    for (i64 gr = g0; j < width; ++gr) {
+      const i64 o_begin = gr == g0 ? first : 0;
+      const i64 len = std::min(g.cog - o_begin, width - j);
+      for (i64 i = 0; i < g.cig; ++i) {
+        const float xv = xp[gr * g.cig + i];
+        float* ar = a + i * width + j;
+        const float* dr = d + j;
+        for (i64 o = 0; o < len; ++o) ar[o] += xv * dr[o];
+      }
+      j += len;
+    }
+  }
+
+  Geometry g_;
+  i64 block_ = 0;
+  i64 blocks_per_group_ = 0;
+  i64 groups_per_task_ = 0;
+  i64 tasks_ = 0;
+};
+
+Diagnostic null_data(const char* what) {
+  Diagnostic d;
+  d.code = Code::kBadArgument;
+  d.summary = std::string(what) + " data is null";
+  d.help = "pass pointers to every tensor of the pass";
+  return d;
+}
+
+}  // namespace
+
+Geometry resolve_backward(const ConvDesc& desc, const Shapes& shapes,
+                          const std::vector<i64>& grad_output_shape) {
+  const Geometry g = resolve(desc, shapes);
+  const std::vector<i64> want = vec(g.output_shape());
+  if (grad_output_shape != want) {
+    Diagnostic d;
+    d.code = Code::kGradOutputShape;
+    d.summary = "grad_output (dy) does not match the forward output shape";
+    d.context.push_back("input  " + labelled_input_shape(g.data_format, shapes.input) + "  " +
+                        to_string(g.data_format));
+    d.context.push_back("filter " + labelled_filter_shape(g.filter_format, shapes.filter) + "  " +
+                        to_string(g.filter_format));
+    d.context.push_back("forward output " + labelled_input_shape(g.data_format, want));
+    d.rule = "shape(dy) == shape(conv2d(x, w)) = " + shape_string(want);
+    d.expected = "dy " + shape_string(want);
+    d.found = "dy " + shape_string(grad_output_shape);
+    d.help = grad_output_shape.size() == 4 && g.data_format == DataFormat::kNHWC &&
+                     grad_output_shape[1] == want[3] && grad_output_shape[3] == want[2]
+                 ? "dy looks NCHW; transpose it to NHWC or pass data_format=NCHW"
+                 : "pass the gradient of this convolution's output (same strides, padding and "
+                   "dilations as the forward)";
+    throw ShapeError(std::move(d));
+  }
+  return g;
+}
+
+// ---- BackwardDataPlan ---------------------------------------------------------------------
+struct BackwardDataPlan::Impl {
+  Geometry user, k;
+  std::unique_ptr<BwdDataKernel> kernel;
+  std::string name;
+  int threads = 1;
+  AlignedBuffer dy_buf, dx_buf, scratch;
+  std::size_t stride = 0;
+};
+
+BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
+                                   const std::vector<i64>& grad_output_shape, const float* filter,
+                                   const PlanOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& p = *impl_;
+  p.user = resolve_backward(desc, shapes, grad_output_shape);
+  if (filter == nullptr) throw ShapeError(null_data("filter"));
+  p.k = kernel_view(p.user);
+  p.threads = threads_of(options);
+  std::vector<float> hwio;
+  const float* w = filter;
+  if (p.user.filter_format == FilterFormat::kOIHW) {
+    hwio.resize(static_cast<std::size_t>(p.user.filter_elements()));
+    detail::oihw_to_hwio(p.user, filter, hwio.data());
+    w = hwio.data();
+  }
+  p.kernel = std::make_unique<BwdDataKernel>(p.k, w);
+  p.name = p.kernel->name();
+  if (p.user.data_format == DataFormat::kNCHW) {
+    p.dy_buf.reset(static_cast<std::size_t>(p.user.output_elements()) * sizeof(float));
+    p.dx_buf.reset(static_cast<std::size_t>(p.user.input_elements()) * sizeof(float));
+  }
+  p.stride = ((p.kernel->scratch_bytes() + 63) / 64 | 1) * 64;
+  p.scratch.reset(p.stride * static_cast<std::size_t>(p.threads));
+}
+BackwardDataPlan::~BackwardDataPlan() = default;
+BackwardDataPlan::BackwardDataPlan(BackwardDataPlan&&) noexcept = default;
+BackwardDataPlan& BackwardDataPlan::operator=(BackwardDataPlan&&) noexcept = default;
+const Geometry& BackwardDataPlan::geometry() const { return impl_->user; }
+const std::string& BackwardDataPlan::kernel_name() const { return impl_->name; }
+
+void BackwardDataPlan::execute(const float* dy, float* dx) {
+  Impl& p = *impl_;
+  if (p.user.input_elements() == 0) return;
+  if (dy == nullptr || dx == nullptr) throw ShapeError(null_data(dy == nullptr ? "dy" : "dx"));
+  const Geometry& g = p.user;
+  const float* dyk = dy;
+  float* dxk = dx;
+  if (g.data_format == DataFormat::kNCHW) {
+    detail::channels_first_to_last(dy, p.dy_buf.floats(), g.n, g.c_out, g.ho * g.wo, p.threads);
+    dyk = p.dy_buf.floats();
+    dxk = p.dx_buf.floats();
+  }
+  char* scratch = static_cast<char*>(p.scratch.data());
+  detail::parallel_for(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
+    p.kernel->run(dyk, dxk, b, e,
+                  reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
+  });
+  if (g.data_format == DataFormat::kNCHW) {
+    detail::channels_last_to_first(dxk, dx, g.n, g.c_in, g.h * g.w, p.threads);
+  }
+}
+
+// ---- BackwardFilterPlan -------------------------------------------------------------------
+struct BackwardFilterPlan::Impl {
+  Geometry user, k;
+  std::unique_ptr<BwdFilterKernel> kernel;
+  std::string name;
+  int threads = 1;
+  AlignedBuffer x_buf, dy_buf, dw_buf, scratch;
+  std::size_t stride = 0;
+};
+
+BackwardFilterPlan::BackwardFilterPlan(const ConvDesc& desc, const Shapes& shapes,
+                                       const std::vector<i64>& grad_output_shape,
+                                       const PlanOptions& options)
+    : impl_(std::make_unique<Impl>()) {
+  Impl& p = *impl_;
+  p.user = resolve_backward(desc, shapes, grad_output_shape);
+  p.k = kernel_view(p.user);
+  p.threads = threads_of(options);
+  p.kernel = std::make_unique<BwdFilterKernel>(p.k);
+  p.name = p.kernel->name();
+  if (p.user.data_format == DataFormat::kNCHW) {
+    p.x_buf.reset(static_cast<std::size_t>(p.user.input_elements()) * sizeof(float));
+    p.dy_buf.reset(static_cast<std::size_t>(p.user.output_elements()) * sizeof(float));
+  }
+  if (p.user.filter_format == FilterFormat::kOIHW) {
+    p.dw_buf.reset(static_cast<std::size_t>(p.user.filter_elements()) * sizeof(float));
+  }
+  p.stride = ((p.kernel->scratch_bytes() + 63) / 64 | 1) * 64;
+  p.scratch.reset(p.stride * static_cast<std::size_t>(p.threads));
+}
+BackwardFilterPlan::~BackwardFilterPlan() = default;
+BackwardFilterPlan::BackwardFilterPlan(BackwardFilterPlan&&) noexcept = default;
+BackwardFilterPlan& BackwardFilterPlan::operator=(BackwardFilterPlan&&) noexcept = default;
+const Geometry& BackwardFilterPlan::geometry() const { return impl_->user; }
+const std::string& BackwardFilterPlan::kernel_name() const { return impl_->name; }
+
+void BackwardFilterPlan::execute(const float* x, const float* dy, float* dw, float* db) {
+  Impl& p = *impl_;
+  const Geometry& g = p.user;
+  if (dw == nullptr) throw ShapeError(null_data("dw"));
+  if (g.n > 0 && (x == nullptr || dy == nullptr)) {
+    throw ShapeError(null_data(x == nullptr ? "x" : "dy"));
+  }
+  const float* xk = x;
+  const float* dyk = dy;
+  float* dwk = g.filter_format == FilterFormat::kOIHW ? p.dw_buf.floats() : dw;
+  if (g.data_format == DataFormat::kNCHW && g.n > 0) {
+    detail::channels_first_to_last(x, p.x_buf.floats(), g.n, g.c_in, g.h * g.w, p.threads);
+    detail::channels_first_to_last(dy, p.dy_buf.floats(), g.n, g.c_out, g.ho * g.wo, p.threads);
+    xk = p.x_buf.floats();
+    dyk = p.dy_buf.floats();
+  }
+  char* scratch = static_cast<char*>(p.scratch.data());
+  detail::parallel_for(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
+    p.kernel->run(xk, dyk, dwk, db, b, e,
+                  reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
+  });
+  if (g.filter_format == FilterFormat::kOIHW) detail::hwio_to_oihw(g, dwk, dw);
+}
+
+void conv2d_backward_data(const ConvDesc& desc, const Shapes& shapes,
+                          const std::vector<i64>& grad_output_shape, const float* dy,
+                          const float* filter, float* dx, const PlanOptions& options) {
+  BackwardDataPlan plan(desc, shapes, grad_output_shape, filter, options);
+  plan.execute(dy, dx);
+}
+
+void conv2d_backward_filter(const ConvDesc& desc, const Shapes& shapes,
+                            const std::vector<i64>& grad_output_shape, const float* x,
+                            const float* dy, float* dw, float* db, const PlanOptions& options) {
+  BackwardFilterPlan plan(desc, shapes, grad_output_shape, options);
+  plan.execute(x, dy, dw, db);
+}
+
+}  // namespace groupconv

@@ -1,0 +1,194 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "test_util.hpp"
+
+namespace groupconv {
+namespace {
+
+using testing::rel_l2;
+using testing::shapes_for;
+
+struct Case {
+  ConvDesc desc;
+  Shapes shapes;
+  Geometry g;
+};
+
+// Random geometry covering layouts, paddings, strides, dilations, groups and multipliers.
+Case random_case(std::mt19937& rng) {
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  ConvDesc d;
+  d.data_format = pick(0, 1) ? DataFormat::kNHWC : DataFormat::kNCHW;
+  d.filter_format = pick(0, 1) ? FilterFormat::kHWIO : FilterFormat::kOIHW;
+  int groups = pick(1, 4), cig = pick(1, 4), cog = pick(1, 4);
+  if (pick(0, 3) == 0) {  // depthwise with multiplier
+    cig = 1;
+    groups = pick(1, 9);
+  }
+  const int kh = pick(1, 4), kw = pick(1, 4);
+  d.strides = {pick(1, 3), pick(1, 3)};
+  d.dilations = {pick(1, 2), pick(1, 2)};
+  d.groups = groups;
+  switch (pick(0, 3)) {
+    case 0: d.padding = Padding::kValid; break;
+    case 1: d.padding = Padding::kSame; break;
+    case 2: d.padding = Padding::kSameLower; break;
+    default:
+      d.padding = Padding::kExplicit;
+      d.explicit_pads = {pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
+  }
+  const int h = pick(kh * 2 + 1, 11), w = pick(kw * 2 + 1, 11);
+  Shapes s = shapes_for(d, pick(1, 2), h, w, groups * cig, kh, kw, cig, groups * cog, true);
+  return {d, s, resolve(d, s)};
+}
+
+template <typename T>
+std::vector<T> randv(std::size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(dist(rng));
+  return v;
+}
+
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+
+std::vector<std::int64_t> out_shape(const Geometry& g) {
+  const auto a = g.output_shape();
+  return {a.begin(), a.end()};
+}
+
+// <conv(x, w), dy> = <x, bwd_data(dy, w)> = <w, bwd_filter(x, dy)>, in float64.
+TEST(Backward, AdjointIdentitiesHoldInDouble) {
+  std::mt19937 rng(99);
+  for (int iter = 0; iter < 200; ++iter) {
+    const Case c = random_case(rng);
+    const Geometry& g = c.g;
+    const auto x = randv<double>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = randv<double>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = randv<double>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()), db(static_cast<std::size_t>(g.c_out));
+    reference_conv2d(g, x.data(), w.data(), nullptr, y.data());
+    reference_backward_data(g, dy.data(), w.data(), dx.data());
+    reference_backward_filter(g, x.data(), dy.data(), dw.data(), db.data());
+    const double a = dot(y, dy), b = dot(x, dx), e = dot(w, dw);
+    const double scale = std::max(1.0, std::abs(a));
+    ASSERT_NEAR(a, b, 1e-10 * scale) << "iter " << iter;
+    ASSERT_NEAR(a, e, 1e-10 * scale) << "iter " << iter;
+    // db is the gradient of <conv(x, w) + b, dy> with respect to b: the sum of dy per channel.
+    std::vector<double> ones(static_cast<std::size_t>(g.c_out), 1.0), yb(dy.size());
+    reference_conv2d(g, x.data(), w.data(), ones.data(), yb.data());
+    ASSERT_NEAR(dot(yb, dy) - a, dot(ones, db), 1e-10 * scale) << "iter " << iter;
+  }
+}
+
+// Central finite differences of L(x, w) = <conv(x, w), dy> along random directions.
+TEST(Backward, FiniteDifferencesAgreeWithGradients) {
+  std::mt19937 rng(5);
+  for (int iter = 0; iter < 30; ++iter) {
+    const Case c = random_case(rng);
+    const Geometry& g = c.g;
+    const auto x = randv<double>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = randv<double>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = randv<double>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto vx = randv<double>(x.size(), rng);
+    const auto vw = randv<double>(w.size(), rng);
+    auto loss = [&](const std::vector<double>& xx, const std::vector<double>& ww) {
+      std::vector<double> y(dy.size());
+      reference_conv2d(g, xx.data(), ww.data(), nullptr, y.data());
+      return dot(y, dy);
+    };
+    const double h = 1e-3;
+    auto shifted = [&](const std::vector<double>& v, const std::vector<double>& dir, double s) {
+      std::vector<double> r(v);
+      for (std::size_t i = 0; i < r.size(); ++i) r[i] += s * dir[i];
+      return r;
+    };
+    const double fd_x = (loss(shifted(x, vx, h), w) - loss(shifted(x, vx, -h), w)) / (2 * h);
+    const double fd_w = (loss(x, shifted(w, vw, h)) - loss(x, shifted(w, vw, -h))) / (2 * h);
+    std::vector<double> dx(x.size()), dw(w.size());
+    reference_backward_data(g, dy.data(), w.data(), dx.data());
+    reference_backward_filter(g, x.data(), dy.data(), dw.data(), nullptr);
+    ASSERT_NEAR(fd_x, dot(dx, vx), 1e-6 * std::max(1.0, std::abs(fd_x))) << iter;
+    ASSERT_NEAR(fd_w, dot(dw, vw), 1e-6 * std::max(1.0, std::abs(fd_w))) << iter;
+  }
+}
+
+// The planned (fast) passes against the references, 1 and 2 threads bit-identical.
+TEST(Backward, PlansMatchReferenceAndAreThreadInvariant) {
+  std::mt19937 rng(2024);
+  for (int iter = 0; iter < 150; ++iter) {
+    const Case c = random_case(rng);
+    const Geometry& g = c.g;
+    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<float> dx_ref(x.size()), dw_ref(w.size()), db_ref(static_cast<std::size_t>(g.c_out));
+    reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
+    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    std::vector<std::vector<float>> dxs, dws, dbs;
+    for (int threads : {1, 2}) {
+      PlanOptions opt;
+      opt.threads = threads;
+      std::vector<float> dx(x.size(), NAN), dw(w.size(), NAN), db(db_ref.size(), NAN);
+      conv2d_backward_data(c.desc, c.shapes, out_shape(g), dy.data(), w.data(), dx.data(), opt);
+      conv2d_backward_filter(c.desc, c.shapes, out_shape(g), x.data(), dy.data(), dw.data(),
+                             db.data(), opt);
+      ASSERT_LT(rel_l2(dx, dx_ref), 1e-5) << "iter " << iter;
+      ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << "iter " << iter;
+      ASSERT_LT(rel_l2(db, db_ref), 1e-5) << "iter " << iter;
+      dxs.push_back(dx);
+      dws.push_back(dw);
+      dbs.push_back(db);
+    }
+    ASSERT_EQ(0, std::memcmp(dxs[0].data(), dxs[1].data(), dxs[0].size() * 4)) << iter;
+    ASSERT_EQ(0, std::memcmp(dws[0].data(), dws[1].data(), dws[0].size() * 4)) << iter;
+    ASSERT_EQ(0, std::memcmp(dbs[0].data(), dbs[1].data(), dbs[0].size() * 4)) << iter;
+  }
+}
+
+TEST(Backward, WrongGradOutputShapeNamesBothShapes) {
+  ConvDesc d;
+  d.padding = Padding::kSame;
+  d.strides = {2};
+  d.groups = 4;
+  const Shapes s{{1, 28, 28, 32}, {3, 3, 8, 64}, std::nullopt};
+  std::vector<float> w(3 * 3 * 8 * 64, 0.0f), dy(1), dx(1);
+  try {
+    BackwardDataPlan plan(d, s, {1, 28, 28, 64}, w.data());
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_EQ(e.code(), Code::kGradOutputShape);
+    const std::string t = e.what();
+    EXPECT_NE(t.find("[1, 14, 14, 64]"), std::string::npos) << t;
+    EXPECT_NE(t.find("[1, 28, 28, 64]"), std::string::npos) << t;
+  }
+  // An NCHW-ordered dy for an NHWC convolution gets a hint.
+  try {
+    BackwardFilterPlan plan(d, s, {1, 64, 14, 14});
+    FAIL() << "expected ShapeError";
+  } catch (const ShapeError& e) {
+    EXPECT_EQ(e.code(), Code::kGradOutputShape);
+    EXPECT_NE(std::string(e.what()).find("NCHW"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Backward, EmptyBatchGivesZeroFilterGradient) {
+  ConvDesc d;
+  d.groups = 2;
+  const Shapes s{{0, 5, 5, 4}, {3, 3, 2, 6}, std::vector<std::int64_t>{6}};
+  std::vector<float> dw(3 * 3 * 2 * 6, NAN), db(6, NAN);
+  conv2d_backward_filter(d, s, {0, 3, 3, 6}, nullptr, nullptr, dw.data(), db.data());
+  for (float v : dw) EXPECT_EQ(v, 0.0f);
+  for (float v : db) EXPECT_EQ(v, 0.0f);
+}
+
+}  // namespace
+}  // namespace groupconv

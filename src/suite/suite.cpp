@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
+#include <memory>
 #include <sstream>
 
+#include "groupconv/backward.hpp"
 #include "plan/aligned_buffer.hpp"
 
 namespace groupconv::suite {
@@ -119,29 +122,81 @@ std::vector<Layer> load_layers(const std::string& path) {
   return parse_layers(ss.str(), path);
 }
 
-Timing time_layer(const Layer& layer, int threads, double min_time_s, Isa max_isa) {
+const char* to_string(Pass p) {
+  switch (p) {
+    case Pass::kForward: return "fwd";
+    case Pass::kBackwardData: return "bwd_data";
+    case Pass::kBackwardFilter: return "bwd_filter";
+  }
+  return "?";
+}
+
+bool parse_pass(const std::string& s, Pass* out) {
+  for (Pass p : {Pass::kForward, Pass::kBackwardData, Pass::kBackwardFilter}) {
+    if (s == to_string(p)) {
+      *out = p;
+      return true;
+    }
+  }
+  return false;
+}
+
+namespace {
+void fill(float* p, i64 n, int mod, float scale, float shift) {
+  for (i64 i = 0; i < n; ++i) p[i] = static_cast<float>(i % mod) * scale - shift;
+}
+}  // namespace
+
+Timing time_layer(const Layer& layer, int threads, double min_time_s, Isa max_isa, Pass pass) {
   const ConvDesc d = layer.desc();
   const Shapes s = layer.shapes();
   const Geometry g = resolve(d, s);
-  detail::AlignedBuffer x(static_cast<std::size_t>(g.input_elements()) * 4);
-  detail::AlignedBuffer w(static_cast<std::size_t>(g.filter_elements()) * 4);
-  // The output starts 1 KiB past a page boundary relative to the input (4 KiB aliasing).
+  const auto out = g.output_shape();
+  const std::vector<i64> dy_shape(out.begin(), out.end());
+  detail::AlignedBuffer x(static_cast<std::size_t>(g.input_elements()) * 4 + 1024);
+  detail::AlignedBuffer w(static_cast<std::size_t>(g.filter_elements()) * 4 + 2048);
+  // Each tensor starts at a different offset within a page (4 KiB aliasing, KERNELS.md).
   detail::AlignedBuffer y(static_cast<std::size_t>(g.output_elements()) * 4 + 1024);
-  for (i64 i = 0; i < g.input_elements(); ++i) x.floats()[i] = static_cast<float>(i % 13) * 0.1f - 0.6f;
-  for (i64 i = 0; i < g.filter_elements(); ++i) w.floats()[i] = static_cast<float>(i % 7) * 0.1f - 0.3f;
+  detail::AlignedBuffer b(static_cast<std::size_t>(g.c_out) * 4);
+  float* xp = x.floats() + 128;
+  float* wp = w.floats() + 512;
   float* yp = y.floats() + 256;
+  fill(xp, g.input_elements(), 13, 0.1f, 0.6f);
+  fill(wp, g.filter_elements(), 7, 0.1f, 0.3f);
+  fill(yp, g.output_elements(), 11, 0.1f, 0.5f);
   PlanOptions opt;
   opt.threads = threads;
   opt.max_isa = max_isa;
-  Plan plan(d, s, w.floats(), nullptr, opt);
+  std::function<void()> run;
+  std::string kernel;
+  std::unique_ptr<Plan> fwd;
+  std::unique_ptr<BackwardDataPlan> bd;
+  std::unique_ptr<BackwardFilterPlan> bf;
+  switch (pass) {
+    case Pass::kForward:
+      fwd = std::make_unique<Plan>(d, s, wp, nullptr, opt);
+      kernel = fwd->kernel_name();
+      run = [&] { fwd->execute(xp, yp); };
+      break;
+    case Pass::kBackwardData:
+      bd = std::make_unique<BackwardDataPlan>(d, s, dy_shape, wp, opt);
+      kernel = bd->kernel_name();
+      run = [&] { bd->execute(yp, xp); };
+      break;
+    case Pass::kBackwardFilter:
+      bf = std::make_unique<BackwardFilterPlan>(d, s, dy_shape, opt);
+      kernel = bf->kernel_name();
+      run = [&] { bf->execute(xp, yp, wp, b.floats()); };
+      break;
+  }
   using clock = std::chrono::steady_clock;
-  for (int i = 0; i < 2; ++i) plan.execute(x.floats(), yp);  // warm-up
+  for (int i = 0; i < 2; ++i) run();  // warm-up
   std::vector<double> ms;
   const auto start = clock::now();
   while (ms.size() < 5 ||
          std::chrono::duration<double>(clock::now() - start).count() < min_time_s) {
     const auto t0 = clock::now();
-    plan.execute(x.floats(), yp);
+    run();
     ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
     if (ms.size() >= 100000) break;
   }
@@ -151,7 +206,7 @@ Timing time_layer(const Layer& layer, int threads, double min_time_s, Isa max_is
   t.median_ms = ms[ms.size() / 2];
   t.gflop = static_cast<double>(g.flops()) * 1e-9;
   t.gflops = t.gflop / (t.median_ms * 1e-3);
-  t.kernel = plan.kernel_name();
+  t.kernel = kernel;
   return t;
 }
 

@@ -33,9 +33,17 @@ struct Timing {
   std::string kernel;
 };
 
+enum class Pass { kForward, kBackwardData, kBackwardFilter };
+const char* to_string(Pass p);  // "fwd", "bwd_data", "bwd_filter"
+// Parses "fwd" | "bwd_data" | "bwd_filter"; false when unknown.
+bool parse_pass(const std::string& s, Pass* out);
+
 // Builds a plan (filter packed once, outside the timed loop), warms up, then runs until
 // min_time_s has passed (at least 5 runs) and reports the median. Buffers 64-byte aligned.
-Timing time_layer(const Layer& layer, int threads, double min_time_s, Isa max_isa = Isa::kAvx512);
+// Backward passes are timed the same way through BackwardDataPlan / BackwardFilterPlan (FLOPs
+// quoted with the forward's count, as the field does).
+Timing time_layer(const Layer& layer, int threads, double min_time_s, Isa max_isa = Isa::kAvx512,
+                  Pass pass = Pass::kForward);
 
 // The machine's measured FMA peak (KERNELS.md): 117 GFLOP/s per core.
 constexpr double kPeakGflopsPerCore = 117.0;

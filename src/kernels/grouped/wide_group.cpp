@@ -1,0 +1,300 @@
+// The wide_group family (>= 16 channels per group on either side, G = 1 included) and the
+// implicit-GEMM engine it shares with the pointwise family (see wide_group_engine.hpp).
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/grouped/wide_group_engine.hpp"
+#include "kernels/grouped/wide_group_tile.hpp"
+#include "plan/aligned_buffer.hpp"
+
+namespace groupconv::detail {
+namespace wg {
+namespace {
+
+using i64 = std::int64_t;
+
+const TileSet& tiles_for(Isa isa) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512_tiles();
+    case Isa::kAvx2:
+      return avx2_tiles();
+    case Isa::kPortable:
+      break;
+  }
+  return portable_tiles();
+}
+
+// Clipped tap range [lo, hi) of one output coordinate: taps whose input index
+// o * s - pad + k * d lies in [0, size).
+void tap_range(i64 o, i64 s, i64 pad, i64 d, i64 k, i64 size, i64* lo, i64* hi) {
+  const i64 i0 = o * s - pad;
+  i64 a = 0;
+  while (a < k && i0 + a * d < 0) ++a;
+  i64 b = k;
+  while (b > a && i0 + (b - 1) * d >= size) --b;
+  *lo = a;
+  *hi = b;
+}
+
+class GemmConvKernel final : public Kernel {
+ public:
+  GemmConvKernel(const KernelProblem& p, const TileSet& ts, std::string name)
+      : g_(*p.g), name_(std::move(name)) {
+    const Geometry& g = g_;
+    // Channel tiles of one group: one tile when the group fits, otherwise main-size tiles and
+    // a remainder of at most max_units.
+    i64 units = (g.cog + 7) / 8;
+    i64 c0 = 0;
+    i64 w_off = 0;
+    while (units > 0) {
+      const i64 u = units <= ts.max_units ? units : ts.main_units;
+      Tile t;
+      t.c0 = c0;
+      t.nr = 8 * u;
+      t.n_valid = std::min<i64>(t.nr, g.cog - c0);
+      t.w_off = w_off;
+      t.fn = ts.fn[u];
+      t.max_m = ts.max_m[u];
+      tiles_.push_back(t);
+      w_off += g.kh * g.kw * g.cig * t.nr;
+      c0 += t.nr;
+      units -= u;
+    }
+    group_w_ = w_off;
+    group_b_ = c0;
+    w_.reset(static_cast<std::size_t>(g.groups * group_w_) * sizeof(float));
+    b_.reset(static_cast<std::size_t>(g.groups * group_b_) * sizeof(float));
+    std::memset(w_.data(), 0, w_.bytes());
+    std::memset(b_.data(), 0, b_.bytes());
+    for (i64 gr = 0; gr < g.groups; ++gr) {
+      for (const Tile& t : tiles_) {
+        float* dst = w_.floats() + gr * group_w_ + t.w_off;
+        for (i64 tap = 0; tap < g.kh * g.kw; ++tap) {
+          for (i64 c = 0; c < g.cig; ++c) {
+            const float* src = p.filter_hwio + (tap * g.cig + c) * g.c_out + gr * g.cog + t.c0;
+            std::copy_n(src, t.n_valid, dst + (tap * g.cig + c) * t.nr);
+          }
+        }
+        if (p.bias != nullptr) {
+          std::copy_n(p.bias + gr * g.cog + t.c0, t.n_valid, b_.floats() + gr * group_b_ + t.c0);
+        }
+      }
+    }
+
+    flat_ = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
+            g.ho == g.h && g.wo == g.w;
+    if (!flat_) {
+      kh_lo_.resize(static_cast<std::size_t>(g.ho));
+      kh_hi_.resize(static_cast<std::size_t>(g.ho));
+      kw_lo_.resize(static_cast<std::size_t>(g.wo));
+      kw_hi_.resize(static_cast<std::size_t>(g.wo));
+      oh_lo_ = oh_hi_ = ow_lo_ = ow_hi_ = -1;
+      for (i64 oh = 0; oh < g.ho; ++oh) {
+        const auto i = static_cast<std::size_t>(oh);
+        tap_range(oh, g.sh, g.pad_top, g.dh, g.kh, g.h, &kh_lo_[i], &kh_hi_[i]);
+        if (kh_lo_[i] == 0 && kh_hi_[i] == g.kh) {
+          if (oh_lo_ < 0) oh_lo_ = oh;
+          oh_hi_ = oh + 1;
+        }
+      }
+      for (i64 ow = 0; ow < g.wo; ++ow) {
+        const auto i = static_cast<std::size_t>(ow);
+        tap_range(ow, g.sw, g.pad_left, g.dw, g.kw, g.w, &kw_lo_[i], &kw_hi_[i]);
+        if (kw_lo_[i] == 0 && kw_hi_[i] == g.kw) {
+          if (ow_lo_ < 0) ow_lo_ = ow;
+          ow_hi_ = ow + 1;
+        }
+      }
+      if (oh_lo_ < 0) oh_lo_ = oh_hi_ = 0;
+      if (ow_lo_ < 0) ow_lo_ = ow_hi_ = 0;
+    }
+    // Enough tasks for both cores at batch 1 (an even count where possible), never splitting
+    // below a row (spatial) or a few tiles of pixels (flat).
+    const i64 base = g.n * g.groups * static_cast<i64>(tiles_.size());
+    const i64 limit = flat_ ? std::max<i64>(1, g.h * g.w / (2 * tiles_[0].max_m)) : g.ho;
+    blocks_ = std::clamp<i64>((kTargetTasks + base - 1) / base, 1, limit);
+    if ((base * blocks_) % 2 == 1 && blocks_ < limit) ++blocks_;
+  }
+
+  [[nodiscard]] std::string name() const override { return name_; }
+  [[nodiscard]] i64 num_tasks() const override {
+    return g_.n * g_.groups * static_cast<i64>(tiles_.size()) * blocks_;
+  }
+
+  void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
+    const auto nt = static_cast<i64>(tiles_.size());
+    for (i64 task = begin; task < end; ++task) {
+      const i64 b = task % blocks_;
+      const i64 t = (task / blocks_) % nt;
+      const i64 gr = (task / (blocks_ * nt)) % g_.groups;
+      const i64 n = task / (blocks_ * nt * g_.groups);
+      if (flat_) {
+        run_flat(x, y, n, gr, t, b);
+      } else {
+        run_spatial(x, y, n, gr, t, b);
+      }
+    }
+  }
+
+ private:
+  static constexpr i64 kTargetTasks = 32;
+
+  struct Tile {
+    i64 c0 = 0;       // first output channel of the tile within its group
+    i64 nr = 0;       // channels computed (multiple of 8)
+    i64 n_valid = 0;  // channels stored
+    i64 w_off = 0;    // packed filter offset within the group
+    TileFn fn = nullptr;
+    i64 max_m = 1;
+  };
+
+  [[nodiscard]] TileArgs base_args(i64 gr, const Tile& t) const {
+    TileArgs a{};
+    a.w = w_.floats() + gr * group_w_ + t.w_off;
+    a.bias = b_.floats() + gr * group_b_ + t.c0;
+    a.cig = g_.cig;
+    a.n_valid = t.n_valid;
+    a.x_kh = g_.dh * g_.w * g_.c_in;
+    a.x_kw = g_.dw * g_.c_in;
+    a.w_kh = g_.kw * g_.cig * t.nr;
+    return a;
+  }
+
+  // Runs `count` pixels starting at a.x / a.y (strides already set) in balanced tiles.
+  static void line(TileArgs a, const Tile& t, i64 count) {
+    if (count <= 0) return;
+    const i64 tiles = (count + t.max_m - 1) / t.max_m;
+    const float* x0 = a.x;
+    float* y0 = a.y;
+    i64 done = 0;
+    for (i64 i = 1; i <= tiles; ++i) {
+      const i64 next = count * i / tiles;
+      a.m = next - done;
+      a.x = x0 + done * a.x_pix;
+      a.y = y0 + done * a.y_pix;
+      t.fn(a);
+      done = next;
+    }
+  }
+
+  void run_flat(const float* x, float* y, i64 n, i64 gr, i64 ti, i64 b) const {
+    const Tile& t = tiles_[static_cast<std::size_t>(ti)];
+    const i64 hw = g_.h * g_.w;
+    const i64 p0 = hw * b / blocks_;
+    const i64 p1 = hw * (b + 1) / blocks_;
+    TileArgs a = base_args(gr, t);
+    a.kh_n = a.kw_n = 1;
+    a.x_pix = g_.c_in;
+    a.y_pix = g_.c_out;
+    a.x = x + (n * hw + p0) * g_.c_in + gr * g_.cig;
+    a.y = y + (n * hw + p0) * g_.c_out + gr * g_.cog + t.c0;
+    line(a, t, p1 - p0);
+  }
+
+  // Points `a` at output pixel (oh, ow) with kernel rows [kh0, kh1) and columns [kw0, kw1).
+  void aim(TileArgs* a, const float* xn, float* yn, const float* w0, i64 oh, i64 ow, i64 kh0,
+           i64 kh1, i64 kw0, i64 kw1, i64 nr) const {
+    a->y = yn + (oh * g_.wo + ow) * g_.c_out;
+    if (kh1 <= kh0 || kw1 <= kw0) {  // every tap in the padding: the output is the bias
+      a->kh_n = 0;
+      a->kw_n = 0;
+      a->x = xn;
+      a->w = w0;
+      return;
+    }
+    const i64 ih = oh * g_.sh - g_.pad_top + kh0 * g_.dh;
+    const i64 iw = ow * g_.sw - g_.pad_left + kw0 * g_.dw;
+    a->x = xn + (ih * g_.w + iw) * g_.c_in;
+    a->w = w0 + (kh0 * g_.kw + kw0) * g_.cig * nr;
+    a->kh_n = kh1 - kh0;
+    a->kw_n = kw1 - kw0;
+  }
+
+  void run_spatial(const float* x, float* y, i64 n, i64 gr, i64 ti, i64 b) const {
+    const Tile& t = tiles_[static_cast<std::size_t>(ti)];
+    const Geometry& g = g_;
+    const i64 r0 = g.ho * b / blocks_;
+    const i64 r1 = g.ho * (b + 1) / blocks_;
+    const float* xn = x + n * g.h * g.w * g.c_in + gr * g.cig;
+    float* yn = y + n * g.ho * g.wo * g.c_out + gr * g.cog + t.c0;
+    TileArgs a = base_args(gr, t);
+    const float* w0 = a.w;
+    const i64 row_x = g.sw * g.c_in;
+    const i64 col_x = g.sh * g.w * g.c_in;
+    const i64 col_y = g.wo * g.c_out;
+    auto border_cols = [&](auto&& body) {
+      for (i64 ow = 0; ow < ow_lo_; ++ow) body(ow);
+      for (i64 ow = ow_hi_; ow < g.wo; ++ow) body(ow);
+    };
+    for (i64 oh = r0; oh < r1; ++oh) {
+      const auto r = static_cast<std::size_t>(oh);
+      // Interior columns: one line of row tiles with this row's kernel rows.
+      if (ow_hi_ > ow_lo_) {
+        aim(&a, xn, yn, w0, oh, ow_lo_, kh_lo_[r], kh_hi_[r], 0, g.kw, t.nr);
+        a.x_pix = row_x;
+        a.y_pix = g.c_out;
+        line(a, t, ow_hi_ - ow_lo_);
+      }
+      if (oh >= oh_lo_ && oh < oh_hi_) continue;
+      // Border row: its border pixels one by one.
+      border_cols([&](i64 ow) {
+        const auto c = static_cast<std::size_t>(ow);
+        aim(&a, xn, yn, w0, oh, ow, kh_lo_[r], kh_hi_[r], kw_lo_[c], kw_hi_[c], t.nr);
+        a.x_pix = row_x;
+        a.y_pix = g.c_out;
+        a.m = 1;
+        t.fn(a);
+      });
+    }
+    // Border columns of the interior rows: tiles down the column.
+    const i64 ra = std::max(r0, oh_lo_);
+    const i64 rb = std::min(r1, oh_hi_);
+    if (ra >= rb) return;
+    border_cols([&](i64 ow) {
+      const auto c = static_cast<std::size_t>(ow);
+      aim(&a, xn, yn, w0, ra, ow, 0, g.kh, kw_lo_[c], kw_hi_[c], t.nr);
+      a.x_pix = col_x;
+      a.y_pix = col_y;
+      line(a, t, rb - ra);
+    });
+  }
+
+  Geometry g_;
+  std::string name_;
+  std::vector<Tile> tiles_;
+  i64 group_w_ = 0;  // packed filter floats per group
+  i64 group_b_ = 0;  // packed bias floats per group
+  AlignedBuffer w_, b_;
+  bool flat_ = false;
+  std::vector<i64> kh_lo_, kh_hi_, kw_lo_, kw_hi_;
+  i64 oh_lo_ = 0, oh_hi_ = 0, ow_lo_ = 0, ow_hi_ = 0;  // interior rows / columns
+  i64 blocks_ = 1;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_gemm_conv_kernel(const KernelProblem& p, const char* family) {
+  const TileSet& ts = tiles_for(p.isa);
+  std::string name = std::string(family) + "_" + std::to_string(ts.max_m[ts.main_units]) + "x" +
+                     std::to_string(8 * ts.main_units) + "_" + to_string(p.isa);
+  return std::make_unique<GemmConvKernel>(p, ts, std::move(name));
+}
+
+}  // namespace wg
+
+std::unique_ptr<Kernel> make_wide_group_kernel(const KernelProblem& p, std::string* why_not) {
+  const Geometry& g = *p.g;
+  // Narrow groups (both sides <= 16, not both 16) are the narrow_group family's; wider ones,
+  // G = 1 included, run as an implicit GEMM here.
+  const bool wide = (g.cig >= 16 && g.cog >= 16) || g.cog > 16 || (g.cig > 16 && g.cog >= 8);
+  if (!wide) {
+    *why_not = "needs Cig >= 16 and Cog >= 16 (or Cog > 16, or Cig > 16 with Cog >= 8), got Cig=" +
+               std::to_string(g.cig) + ", Cog=" + std::to_string(g.cog);
+    return nullptr;
+  }
+  return wg::make_gemm_conv_kernel(p, "wide_group_igemm");
+}
+
+}  // namespace groupconv::detail

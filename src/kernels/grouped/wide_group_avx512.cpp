@@ -1,0 +1,130 @@
+// AVX-512 register tiles of the implicit-GEMM engine (see wide_group_tile.hpp).
+//
+// A tile of `units` groups of 8 output channels holds units / 2 zmm accumulators per pixel,
+// plus one ymm accumulator when units is odd: on Zen 4 a ymm FMA costs half a zmm FMA, so an
+// 8-channel remainder runs at full rate. 32 registers allow up to 28 accumulators: 14 pixels
+// x 1 vector, 12 x 2, 8 x 3. Per input channel and tap the tile loads its filter vectors once
+// and broadcasts one input value per pixel, each feeding every vector of that pixel.
+#include <immintrin.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "kernels/grouped/wide_group_tile.hpp"
+
+namespace groupconv::detail::wg {
+namespace wg_avx512 {
+namespace {
+
+using i64 = std::int64_t;
+
+__mmask16 tail_mask(i64 lanes) {
+  return lanes >= 16 ? static_cast<__mmask16>(0xffff)
+                     : static_cast<__mmask16>((1u << static_cast<unsigned>(lanes)) - 1u);
+}
+
+// MR pixels x (NZ zmm + YT ymm) vectors.
+template <int MR, int NZ, int YT>
+void tile(const TileArgs& a) {
+  constexpr int NR = NZ * 16 + YT * 8;
+  __m512 acc[MR][NZ > 0 ? NZ : 1];
+  __m256 acy[MR];
+  {
+    __m512 b[NZ > 0 ? NZ : 1];
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) b[v] = _mm512_loadu_ps(a.bias + 16 * v);
+    const __m256 by = YT ? _mm256_loadu_ps(a.bias + 16 * NZ) : _mm256_setzero_ps();
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NZ; ++v) acc[m][v] = b[v];
+      if (YT) acy[m] = by;
+    }
+  }
+  const i64 xs = a.x_pix;
+  const i64 cig = a.cig;
+  const float* xk = a.x;
+  const float* wk = a.w;
+  for (i64 kh = 0; kh < a.kh_n; ++kh) {
+    const float* xw = xk;
+    const float* wp = wk;
+    for (i64 kw = 0; kw < a.kw_n; ++kw) {
+      const float* xc = xw;
+      const float* xend = xw + cig;
+      for (; xc != xend; ++xc, wp += NR) {
+        __m512 w[NZ > 0 ? NZ : 1];
+#pragma GCC unroll 4
+        for (int v = 0; v < NZ; ++v) w[v] = _mm512_loadu_ps(wp + 16 * v);
+        __m256 wy = _mm256_setzero_ps();
+        if (YT) wy = _mm256_loadu_ps(wp + 16 * NZ);
+#pragma GCC unroll 16
+        for (int m = 0; m < MR; ++m) {
+          const float xv = xc[m * xs];
+          if (NZ > 0) {
+            const __m512 b = _mm512_set1_ps(xv);
+#pragma GCC unroll 4
+            for (int v = 0; v < NZ; ++v) acc[m][v] = _mm512_fmadd_ps(b, w[v], acc[m][v]);
+          }
+          if (YT) acy[m] = _mm256_fmadd_ps(_mm256_set1_ps(xv), wy, acy[m]);
+        }
+      }
+      xw += a.x_kw;
+    }
+    xk += a.x_kh;
+    wk += a.w_kh;
+  }
+  float* y = a.y;
+  if (a.n_valid == NR) {
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NZ; ++v) _mm512_storeu_ps(y + m * a.y_pix + 16 * v, acc[m][v]);
+      if (YT) _mm256_storeu_ps(y + m * a.y_pix + 16 * NZ, acy[m]);
+    }
+  } else {
+    __mmask16 k[NZ > 0 ? NZ : 1];
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) k[v] = tail_mask(a.n_valid - 16 * v > 0 ? a.n_valid - 16 * v : 0);
+    const i64 ylanes = a.n_valid - 16 * NZ;
+    const auto ky = static_cast<__mmask8>(tail_mask(ylanes > 0 ? ylanes : 0) & 0xff);
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+      for (int v = 0; v < NZ; ++v) {
+        _mm512_mask_storeu_ps(y + m * a.y_pix + 16 * v, k[v], acc[m][v]);
+      }
+      if (YT) _mm256_mask_storeu_ps(y + m * a.y_pix + 16 * NZ, ky, acy[m]);
+    }
+  }
+}
+
+template <int NZ, int YT, int MR>
+void dispatch_m(const TileArgs& a) {
+  if constexpr (MR > 1) {
+    if (a.m < MR) {
+      dispatch_m<NZ, YT, MR - 1>(a);
+      return;
+    }
+  }
+  tile<MR, NZ, YT>(a);
+}
+
+template <int NZ, int YT, int MR>
+void entry(const TileArgs& a) {
+  dispatch_m<NZ, YT, MR>(a);
+}
+
+}  // namespace
+}  // namespace wg_avx512
+
+const TileSet& avx512_tiles() {
+  using namespace wg_avx512;
+  static const TileSet set{4,
+                           6,
+                           {nullptr, &entry<0, 1, 14>, &entry<1, 0, 14>, &entry<1, 1, 12>,
+                            &entry<2, 0, 12>, &entry<2, 1, 8>, &entry<3, 0, 8>, nullptr},
+                           {0, 14, 14, 12, 12, 8, 8, 0}};
+  return set;
+}
+
+}  // namespace groupconv::detail::wg

@@ -66,8 +66,7 @@ void conv2d_backward_data(const ConvDesc& desc, const Shapes& shapes,
                           const float* filter, float* dx, const PlanOptions& options = {});
 void conv2d_backward_filter(const ConvDesc& desc, const Shapes& shapes,
                             const std::vector<std::int64_t>& grad_output_shape, const float* x,
-                            const float* dy, float* dw, float* db,
-                            const PlanOptions& options = {});
+                            const float* dy, float* dw, float* db, const PlanOptions& options = {});
 
 // Double-accumulating oracles, any layout (g's formats).
 void reference_backward_data(const Geometry& g, const double* dy, const double* w, double* dx);

@@ -9,11 +9,13 @@
 // narrow, a slice of one group's outputs when they are wide). The task reduces over
 // N x Ho x Wo in a fixed order into a private [KH][KW][Cig][block] accumulator and writes its
 // disjoint slice of dw (and db): the reduction order never depends on the thread count.
+#include "groupconv/backward.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include "groupconv/backward.hpp"
+#include "kernels/backward/dw_bwd_filter_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/layout.hpp"
 #include "plan/parallel.hpp"
@@ -124,7 +126,11 @@ class BwdDataKernel {
 // ---- filter gradient --------------------------------------------------------------------
 class BwdFilterKernel {
  public:
-  explicit BwdFilterKernel(const Geometry& g) : g_(g) {
+  BwdFilterKernel(const Geometry& g, Isa isa) : g_(g) {
+    if (g.cig == 1 && g.cog == 1) {
+      init_depthwise(isa);
+      return;
+    }
     if (g.cog >= 32) {
       block_ = 32;  // a slice of one group's outputs
       blocks_per_group_ = (g.cog + block_ - 1) / block_;
@@ -137,15 +143,26 @@ class BwdFilterKernel {
   }
   [[nodiscard]] i64 num_tasks() const { return tasks_; }
   [[nodiscard]] std::size_t scratch_bytes() const {
+    if (dw_fn_ != nullptr) {
+      return static_cast<std::size_t>((dw_.rows * g_.kw + 1) * 2 * lanes_) * sizeof(float);
+    }
     return static_cast<std::size_t>(g_.kh * g_.kw * g_.cig * block_ + block_) * sizeof(float);
   }
   [[nodiscard]] std::string name() const {
+    if (dw_fn_ != nullptr) {
+      return "bwd_filter_dwconv_" + std::to_string(dw_.rows) + "x" + std::to_string(g_.kw) + "r_" +
+             std::to_string(dw_.vecs * lanes_) + "c_" + isa_name_;
+    }
     return g_.cig == 1 ? "bwd_filter_depthwise_direct" : "bwd_filter_grouped_direct";
   }
 
   // dw: HWIO, db: C_out or nullptr.
   void run(const float* x, const float* dy, float* dw, float* db, i64 begin, i64 end,
            float* scratch) const {
+    if (dw_fn_ != nullptr) {
+      dw_fn_(dw_, x, dy, dw, db, begin, end, scratch);
+      return;
+    }
     const Geometry& g = g_;
     for (i64 task = begin; task < end; ++task) {
       // Output channels [oc0, oc1), belonging to groups [g0, g1).
@@ -188,7 +205,8 @@ class BwdFilterKernel {
         for (i64 i = 0; i < g.cig; ++i)
           std::memcpy(dw + (t * g.cig + i) * g.c_out + oc0, acc + (t * g.cig + i) * width,
                       static_cast<std::size_t>(width) * sizeof(float));
-      if (db != nullptr) std::memcpy(db + oc0, bacc, static_cast<std::size_t>(width) * sizeof(float));
+      if (db != nullptr)
+        std::memcpy(db + oc0, bacc, static_cast<std::size_t>(width) * sizeof(float));
     }
   }
 
@@ -217,7 +235,41 @@ class BwdFilterKernel {
     }
   }
 
+  // Depthwise, multiplier 1: the vectorised per-ISA kernel (src/kernels/backward/).
+  // The decomposition depends on the geometry and ISA only, never on the thread count.
+  void init_depthwise(Isa isa) {
+    const Geometry& g = g_;
+    i64 budget = 24;  // accumulator registers (of 32 zmm; 16 ymm -> 12)
+    if (isa == Isa::kAvx512) {
+      dw_fn_ = &detail::dw_bwd_filter_avx512;
+      lanes_ = detail::kDwBwdLanesAvx512;
+    } else if (isa == Isa::kAvx2) {
+      dw_fn_ = &detail::dw_bwd_filter_avx2;
+      lanes_ = detail::kDwBwdLanesAvx2;
+      budget = 12;
+    } else {
+      dw_fn_ = &detail::dw_bwd_filter_portable;
+      lanes_ = detail::kDwBwdLanesPortable;
+      budget = 12;
+    }
+    isa_name_ = to_string(isa);
+    dw_ = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho,      g.wo,       g.kh, g.kw,
+                                    g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1};
+    dw_.vecs = g.c_in >= 4 * lanes_ ? 2 : 1;
+    const i64 cblocks = (g.c_in + dw_.vecs * lanes_ - 1) / (dw_.vecs * lanes_);
+    i64 rows = std::min<i64>({3, g.kh, std::max<i64>(1, budget / (g.kw * dw_.vecs))});
+    if (rows == 3 && g.kw > 3) rows = 2;
+    if (rows == 2 && g.kw > 5) rows = 1;
+    if (cblocks < 4) rows = 1;  // more tasks so both cores get work on narrow layers
+    dw_.rows = rows;
+    tasks_ = cblocks * ((g.kh + rows - 1) / rows);
+  }
+
   Geometry g_;
+  detail::DwBwdFilterFn dw_fn_ = nullptr;
+  detail::DwBwdFilterParams dw_{};
+  i64 lanes_ = 0;
+  std::string isa_name_;
   i64 block_ = 0;
   i64 blocks_per_group_ = 0;
   i64 groups_per_task_ = 0;
@@ -390,7 +442,7 @@ BackwardFilterPlan::BackwardFilterPlan(const ConvDesc& desc, const Shapes& shape
   p.user = resolve_backward(desc, shapes, grad_output_shape);
   p.k = kernel_view(p.user);
   p.threads = threads_of(options);
-  p.kernel = std::make_unique<BwdFilterKernel>(p.k);
+  p.kernel = std::make_unique<BwdFilterKernel>(p.k, effective_isa(options.max_isa));
   p.name = p.kernel->name();
   if (p.user.data_format == DataFormat::kNCHW) {
     p.x_buf.reset(static_cast<std::size_t>(p.user.input_elements()) * sizeof(float));

@@ -73,23 +73,23 @@ std::vector<Layer> parse_layers(const std::string& text, const std::string& sour
     std::string cell;
     while (std::getline(ls, cell, ',')) f.push_back(trim(cell));
     if (f.size() != 14) {
-      file_error(source, line_no, "expected 14 comma-separated fields, found " +
-                                      std::to_string(f.size()),
+      file_error(source, line_no,
+                 "expected 14 comma-separated fields, found " + std::to_string(f.size()),
                  "one layer per line; see bench/layers.csv");
     }
     Layer l;
     l.name = f[0];
     l.line = line_no;
-    i64* nums[] = {&l.n, &l.h, &l.w, &l.c_in, &l.c_out, &l.groups, &l.kh,
-                   &l.kw, &l.stride_h, &l.stride_w, &l.dil_h, &l.dil_w};
+    i64* nums[] = {&l.n,  &l.h,  &l.w,        &l.c_in,     &l.c_out, &l.groups,
+                   &l.kh, &l.kw, &l.stride_h, &l.stride_w, &l.dil_h, &l.dil_w};
     for (std::size_t i = 0; i < 12; ++i) {
       try {
         std::size_t used = 0;
         *nums[i] = std::stoll(f[i + 1], &used);
         if (used != f[i + 1].size()) throw std::invalid_argument("trailing");
       } catch (const std::exception&) {
-        file_error(source, line_no, "field " + std::to_string(i + 2) + " '" + f[i + 1] +
-                                        "' is not an integer",
+        file_error(source, line_no,
+                   "field " + std::to_string(i + 2) + " '" + f[i + 1] + "' is not an integer",
                    "sizes, strides and dilations are plain integers");
       }
     }
@@ -124,9 +124,12 @@ std::vector<Layer> load_layers(const std::string& path) {
 
 const char* to_string(Pass p) {
   switch (p) {
-    case Pass::kForward: return "fwd";
-    case Pass::kBackwardData: return "bwd_data";
-    case Pass::kBackwardFilter: return "bwd_filter";
+    case Pass::kForward:
+      return "fwd";
+    case Pass::kBackwardData:
+      return "bwd_data";
+    case Pass::kBackwardFilter:
+      return "bwd_filter";
   }
   return "?";
 }

@@ -34,9 +34,15 @@ Case random_case(std::mt19937& rng) {
   d.dilations = {pick(1, 2), pick(1, 2)};
   d.groups = groups;
   switch (pick(0, 3)) {
-    case 0: d.padding = Padding::kValid; break;
-    case 1: d.padding = Padding::kSame; break;
-    case 2: d.padding = Padding::kSameLower; break;
+    case 0:
+      d.padding = Padding::kValid;
+      break;
+    case 1:
+      d.padding = Padding::kSame;
+      break;
+    case 2:
+      d.padding = Padding::kSameLower;
+      break;
     default:
       d.padding = Padding::kExplicit;
       d.explicit_pads = {pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
@@ -74,7 +80,8 @@ TEST(Backward, AdjointIdentitiesHoldInDouble) {
     const auto x = randv<double>(static_cast<std::size_t>(g.input_elements()), rng);
     const auto w = randv<double>(static_cast<std::size_t>(g.filter_elements()), rng);
     const auto dy = randv<double>(static_cast<std::size_t>(g.output_elements()), rng);
-    std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()), db(static_cast<std::size_t>(g.c_out));
+    std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()),
+        db(static_cast<std::size_t>(g.c_out));
     reference_conv2d(g, x.data(), w.data(), nullptr, y.data());
     reference_backward_data(g, dy.data(), w.data(), dx.data());
     reference_backward_filter(g, x.data(), dy.data(), dw.data(), db.data());
@@ -124,19 +131,24 @@ TEST(Backward, FiniteDifferencesAgreeWithGradients) {
 // The planned (fast) passes against the references, 1 and 2 threads bit-identical.
 TEST(Backward, PlansMatchReferenceAndAreThreadInvariant) {
   std::mt19937 rng(2024);
-  for (int iter = 0; iter < 150; ++iter) {
+  for (int iter = 0; iter < 240; ++iter) {
     const Case c = random_case(rng);
     const Geometry& g = c.g;
     const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
     const auto w = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
     const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
-    std::vector<float> dx_ref(x.size()), dw_ref(w.size()), db_ref(static_cast<std::size_t>(g.c_out));
+    std::vector<float> dx_ref(x.size()), dw_ref(w.size()),
+        db_ref(static_cast<std::size_t>(g.c_out));
     reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
     reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
     std::vector<std::vector<float>> dxs, dws, dbs;
+    // Every ISA level this CPU can run (levels it lacks cannot be executed here).
+    const Isa isa = static_cast<Isa>(iter % 3);
+    if (effective_isa(isa) != isa) continue;
     for (int threads : {1, 2}) {
       PlanOptions opt;
       opt.threads = threads;
+      opt.max_isa = isa;
       std::vector<float> dx(x.size(), NAN), dw(w.size(), NAN), db(db_ref.size(), NAN);
       conv2d_backward_data(c.desc, c.shapes, out_shape(g), dy.data(), w.data(), dx.data(), opt);
       conv2d_backward_filter(c.desc, c.shapes, out_shape(g), x.data(), dy.data(), dw.data(),
@@ -188,6 +200,65 @@ TEST(Backward, EmptyBatchGivesZeroFilterGradient) {
   conv2d_backward_filter(d, s, {0, 3, 3, 6}, nullptr, nullptr, dw.data(), db.data());
   for (float v : dw) EXPECT_EQ(v, 0.0f);
   for (float v : db) EXPECT_EQ(v, 0.0f);
+}
+
+}  // namespace
+}  // namespace groupconv
+
+namespace groupconv {
+namespace {
+
+// The vectorised depthwise filter gradient on edge cases: channel counts around every vector
+// width, every specialised kernel width and a generic one, borders, strides, dilations.
+TEST(Backward, DepthwiseFilterGradientEdgeCases) {
+  std::mt19937 rng(77);
+  int checked = 0;
+  for (int c : {1, 7, 8, 9, 16, 17, 31, 33, 64, 65}) {
+    for (auto [kh, kw] :
+         {std::pair{3, 3}, {1, 1}, {5, 5}, {7, 7}, {2, 4}, {3, 6}, {4, 3}, {1, 7}}) {
+      ConvDesc d;
+      d.groups = c;
+      const int variant = (c + kh + kw) % 4;
+      d.strides = {1 + variant % 2, 1 + (variant / 2) % 2};
+      d.dilations = {variant == 3 ? 2 : 1, 1};
+      d.padding = variant == 1 ? Padding::kValid : Padding::kSame;
+      const Shapes s = shapes_for(d, 1 + c % 2, 9 + variant, 11 - variant, c, kh, kw, 1, c, true);
+      Geometry g;
+      try {
+        g = resolve(d, s);
+      } catch (const ShapeError&) {
+        continue;  // VALID with a kernel larger than the input
+      }
+      const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
+      const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
+      std::vector<float> db_ref(static_cast<std::size_t>(c));
+      reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+      for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+        if (effective_isa(isa) != isa) continue;
+        std::vector<float> first;
+        for (int threads : {1, 2}) {
+          PlanOptions opt;
+          opt.threads = threads;
+          opt.max_isa = isa;
+          BackwardFilterPlan plan(d, s, out_shape(g), opt);
+          ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
+          std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
+          plan.execute(x.data(), dy.data(), dw.data(), db.data());
+          ASSERT_LT(rel_l2(dw, dw_ref), 1e-5)
+              << "c=" << c << " k=" << kh << "x" << kw << " " << plan.kernel_name();
+          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << "c=" << c << " " << plan.kernel_name();
+          if (threads == 1) {
+            first = dw;
+          } else {
+            ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)));
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 100);
 }
 
 }  // namespace

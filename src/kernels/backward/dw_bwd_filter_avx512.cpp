@@ -1,0 +1,34 @@
+// AVX-512 variant of the depthwise filter gradient (16 channels per vector, masked tails).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/backward/dw_bwd_filter_params.hpp"
+
+namespace groupconv::detail {
+namespace {
+
+struct V {
+  using Reg = __m512;
+  using Mask = __mmask16;
+  static constexpr std::int64_t kLanes = 16;
+  static Reg zero() { return _mm512_setzero_ps(); }
+  static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
+  static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
+  static void store(float* p, Reg r, Mask m) { _mm512_mask_storeu_ps(p, m, r); }
+  static Mask mask(int n) {
+    return static_cast<Mask>(n >= 16 ? 0xFFFFu : ((1u << static_cast<unsigned>(n)) - 1u));
+  }
+};
+
+#include "kernels/backward/dw_bwd_filter_impl.hpp"
+
+}  // namespace
+
+void dw_bwd_filter_avx512(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
+                          float* db, std::int64_t begin, std::int64_t end, float* scratch) {
+  entry(p, x, dy, dw, db, begin, end, scratch);
+}
+
+}  // namespace groupconv::detail

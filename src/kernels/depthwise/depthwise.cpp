@@ -1,0 +1,140 @@
+// The depthwise family (one input channel per group, any channel multiplier m = Cog): the
+// factory, the packed filter and the task plan. The loops themselves are in dw_impl.hpp,
+// compiled once per ISA (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp).
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kernels/depthwise/dw_params.hpp"
+#include "plan/aligned_buffer.hpp"
+#include "plan/kernel.hpp"
+
+namespace groupconv::detail {
+namespace {
+
+using i64 = std::int64_t;
+using RunFn = void (*)(const dw::Params&, const float*, float*, i64, i64);
+
+// Output bytes beyond which stores bypass the caches (the suite's batch-16 layers; batch-1
+// layers stay below and keep their output in L2/L3 for the next layer).
+constexpr i64 kStreamBytes = 16LL << 20;
+// Input rows of one row tile (all channels) should stay in L2 while every channel tile of
+// the row tile reads them.
+constexpr i64 kRowTileBytes = 512LL << 10;
+// Enough tasks that two threads stay balanced even at batch 1.
+constexpr i64 kMinTasks = 32;
+
+class DepthwiseKernel final : public Kernel {
+ public:
+  DepthwiseKernel(const KernelProblem& pr, Isa isa) : isa_(isa) {
+    const Geometry& g = *pr.g;
+    i64 lanes = 4;
+    i64 max_block = dw::kMaxBlockPortable;
+    run_ = &dw::run_portable;
+    if (isa == Isa::kAvx512) {
+      lanes = 16;
+      max_block = dw::kMaxBlockAvx512;
+      run_ = &dw::run_avx512;
+    } else if (isa == Isa::kAvx2) {
+      lanes = 8;
+      max_block = dw::kMaxBlockAvx2;
+      run_ = &dw::run_avx2;
+    }
+    dw::Params& p = p_;
+    p.n = g.n;
+    p.h = g.h;
+    p.w = g.w;
+    p.c_in = g.c_in;
+    p.c_out = g.c_out;
+    p.m = g.cog;
+    p.kh = g.kh;
+    p.kw = g.kw;
+    p.sh = g.sh;
+    p.sw = g.sw;
+    p.dh = g.dh;
+    p.dw = g.dw;
+    p.pad_top = g.pad_top;
+    p.pad_left = g.pad_left;
+    p.ho = g.ho;
+    p.wo = g.wo;
+    p.lanes = lanes;
+    p.tiles = (g.c_out + lanes - 1) / lanes;
+    // 16-register ISAs: KW taps + block + input must fit, so narrower blocks for wide kernels.
+    p.bmax = max_block;
+    if (lanes < 16 && g.kw > 3) p.bmax = 6;
+
+    // Row tiles: the input rows of a tile (all channels) fit in L2, and enough tasks overall.
+    const i64 row_bytes = std::max<i64>(1, g.w * g.c_in * 4);
+    const i64 in_rows = std::max<i64>(1, kRowTileBytes / row_bytes - (g.kh - 1) * g.dh);
+    i64 rows = std::max<i64>(1, in_rows / g.sh);
+    const i64 per_image = std::max<i64>(1, g.n * p.tiles);
+    const i64 want_row_tiles = (kMinTasks + per_image - 1) / per_image;
+    rows = std::min(rows, std::max<i64>(1, (g.ho + want_row_tiles - 1) / want_row_tiles));
+    rows = std::min(rows, std::max<i64>(1, g.ho));
+    p.rows_per_task = rows;
+    p.row_tiles = (g.ho + rows - 1) / rows;
+    p.stream = g.output_elements() * 4 > kStreamBytes;
+
+    // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]); zero tails.
+    const i64 taps = g.kh * g.kw;
+    filter_.reset(static_cast<std::size_t>(p.tiles * taps * lanes) * sizeof(float));
+    float* f = filter_.floats();
+    std::fill_n(f, p.tiles * taps * lanes, 0.0f);
+    for (i64 t = 0; t < p.tiles; ++t) {
+      for (i64 k = 0; k < taps; ++k) {
+        for (i64 j = 0; j < lanes && t * lanes + j < g.c_out; ++j) {
+          f[(t * taps + k) * lanes + j] = pr.filter_hwio[k * g.c_out + t * lanes + j];
+        }
+      }
+    }
+    bias_.reset(static_cast<std::size_t>(p.tiles * lanes) * sizeof(float));
+    std::fill_n(bias_.floats(), p.tiles * lanes, 0.0f);
+    if (pr.bias != nullptr) std::copy_n(pr.bias, g.c_out, bias_.floats());
+    p.filter = filter_.floats();
+    p.bias = bias_.floats();
+  }
+
+  [[nodiscard]] std::string name() const override {
+    const dw::Params& p = p_;
+    std::string s = "dwconv_";
+    if (!dw::specialised(p)) s += "any_";
+    s += std::to_string(p.kh) + "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh);
+    if (p.sw != p.sh) s += "x" + std::to_string(p.sw);
+    if (p.dh != 1 || p.dw != 1) {
+      s += "d" + std::to_string(p.dh);
+      if (p.dw != p.dh) s += "x" + std::to_string(p.dw);
+    }
+    if (p.m != 1) s += "_m" + std::to_string(p.m);
+    s += "_" + std::to_string(p.lanes) + "c_";
+    s += to_string(isa_);
+    return s;
+  }
+  [[nodiscard]] i64 num_tasks() const override { return p_.n * p_.row_tiles * p_.tiles; }
+  void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
+    run_(p_, x, y, begin, end);
+  }
+
+ private:
+  Isa isa_;
+  RunFn run_ = nullptr;
+  dw::Params p_{};
+  AlignedBuffer filter_;
+  AlignedBuffer bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_depthwise_kernel(const KernelProblem& p, std::string* why_not) {
+  const Geometry& g = *p.g;
+  if (g.cig != 1) {
+    *why_not = "needs 1 input channel per group, got " + std::to_string(g.cig);
+    return nullptr;
+  }
+  if (g.output_elements() == 0 && g.n != 0) {
+    *why_not = "empty output";
+    return nullptr;
+  }
+  return std::make_unique<DepthwiseKernel>(p, p.isa);
+}
+
+}  // namespace groupconv::detail

@@ -1,0 +1,44 @@
+// Plain data shared by the depthwise factory (depthwise.cpp) and its per-ISA translation
+// units (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp). POD only: the per-ISA files must not
+// pull in STL templates (ODR, see dw_impl.hpp).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace groupconv::detail::dw {
+
+// Everything a depthwise task needs. Input NHWC [n, h, w, c_in]; output NHWC
+// [n, ho, wo, c_out] with c_out = c_in * m; output channel o reads input channel o / m.
+struct Params {
+  std::int64_t n, h, w, c_in, c_out, m;
+  std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo;
+  std::int64_t lanes;          // channels per tile (the ISA's vector width in floats)
+  std::int64_t tiles;          // ceil(c_out / lanes)
+  std::int64_t rows_per_task;  // output rows per task
+  std::int64_t row_tiles;      // ceil(ho / rows_per_task)
+  std::int64_t bmax;           // widest register block along W (<= the ISA's kMaxBlock)
+  const float* filter;         // packed [tiles][kh][kw][lanes], zero in lanes >= c_out
+  const float* bias;           // [tiles * lanes], zeros when the layer has no bias
+  bool stream;                 // non-temporal stores allowed (output larger than the caches)
+  // Task t = ((img * row_tiles) + row_tile) * tiles + tile: channel tiles innermost, so the
+  // input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.
+};
+
+// Runs tasks [begin, end). Each writes its own (image, rows, channel tile) block of y.
+void run_avx512(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
+void run_avx2(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
+void run_portable(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
+
+// Widest W block each ISA instantiates (register budget: block + KW weights + 1 input).
+inline constexpr std::int64_t kMaxBlockAvx512 = 16;
+inline constexpr std::int64_t kMaxBlockAvx2 = 8;
+inline constexpr std::int64_t kMaxBlockPortable = 8;
+
+// True when the W-specialised path (dilation 1, KW in {3, 5, 7}, stride 1 or 2, m == 1)
+// serves this geometry; otherwise the generic register-blocked path runs.
+inline bool specialised(const Params& p) {
+  return p.m == 1 && p.dw == 1 && (p.kw == 3 || p.kw == 5 || p.kw == 7) && (p.sw == 1 || p.sw == 2);
+}
+
+}  // namespace groupconv::detail::dw

@@ -1,0 +1,72 @@
+// Depthwise kernel, portable C++ (4-float vectors the compiler maps to the baseline SIMD;
+// blocks of up to 8 output pixels). The body is dw_impl.hpp; only the vector traits live here.
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/depthwise/dw_params.hpp"
+
+namespace groupconv::detail::dw {
+namespace {
+
+struct V {
+  struct Reg {
+    float v[4];
+  };
+  using Mask = int;  // number of leading lanes
+  struct Idx {
+    std::int32_t i[4];
+  };
+  static constexpr int kLanes = 4;
+  static constexpr int kMaxBlock = static_cast<int>(kMaxBlockPortable);
+  static Reg zero() { return Reg{}; }
+  static Reg load(const float* p, Mask m) {
+    Reg r{};
+    if (m == 4) {
+      std::memcpy(r.v, p, sizeof(r.v));
+    } else {
+      for (int j = 0; j < m; ++j) r.v[j] = p[j];
+    }
+    return r;
+  }
+  static Reg load_aligned(const float* p) {
+    Reg r;
+    std::memcpy(r.v, p, sizeof(r.v));
+    return r;
+  }
+  static Reg fma(Reg a, Reg b, Reg c) {
+    Reg r;
+    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] * b.v[j] + c.v[j];
+    return r;
+  }
+  static void store(float* p, Reg v, Mask m) {
+    if (m == 4) {
+      std::memcpy(p, v.v, sizeof(v.v));
+    } else {
+      for (int j = 0; j < m; ++j) p[j] = v.v[j];
+    }
+  }
+  static void stream(float* p, Reg v) { std::memcpy(p, v.v, sizeof(v.v)); }
+  static void fence() {}
+  static Mask mask(int n) { return n >= 4 ? 4 : n; }
+  static Idx index(const std::int32_t* i) {
+    Idx r;
+    std::memcpy(r.i, i, sizeof(r.i));
+    return r;
+  }
+  static Reg permute(Reg v, Idx i) {
+    Reg r;
+    for (int j = 0; j < 4; ++j) r.v[j] = v.v[i.i[j]];
+    return r;
+  }
+};
+
+#include "kernels/depthwise/dw_impl.hpp"
+
+}  // namespace
+
+void run_portable(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end) {
+  run_tasks(p, x, y, begin, end);
+}
+
+}  // namespace groupconv::detail::dw

@@ -1,0 +1,199 @@
+// The depthwise family against the reference on generated edge cases, at every ISA level:
+// channel counts around each vector tile, padding taps at every border, widths below the
+// register block, strides, dilations, multipliers, kernel shapes, bias, batch; 1 vs 2 threads
+// bit-identical; unaligned user buffers; the non-temporal store path.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "plan/kernel.hpp"
+#include "test_util.hpp"
+
+namespace groupconv {
+namespace {
+
+using testing::make_problem;
+using testing::Problem;
+using testing::rel_l2;
+using testing::run_reference;
+using testing::shapes_for;
+
+struct Case {
+  int n, h, w, c, m, kh, kw, sh, sw, dh, dw;
+  int pt, pb, pl, pr;  // explicit padding
+  bool bias;
+};
+
+std::string describe(const Case& k) {
+  return "n=" + std::to_string(k.n) + " h=" + std::to_string(k.h) + " w=" + std::to_string(k.w) +
+         " c=" + std::to_string(k.c) + " m=" + std::to_string(k.m) + " k=" + std::to_string(k.kh) +
+         "x" + std::to_string(k.kw) + " s=" + std::to_string(k.sh) + "x" + std::to_string(k.sw) +
+         " d=" + std::to_string(k.dh) + "x" + std::to_string(k.dw) +
+         " pad=" + std::to_string(k.pt) + ":" + std::to_string(k.pb) + ":" + std::to_string(k.pl) +
+         ":" + std::to_string(k.pr) + (k.bias ? " bias" : "");
+}
+
+Problem problem_for(const Case& k, std::uint32_t seed) {
+  ConvDesc d;
+  d.strides = {k.sh, k.sw};
+  d.dilations = {k.dh, k.dw};
+  d.padding = Padding::kExplicit;
+  d.explicit_pads = {k.pt, k.pb, k.pl, k.pr};
+  return make_problem(d, shapes_for(d, k.n, k.h, k.w, k.c, k.kh, k.kw, 1, k.c * k.m, k.bias), seed);
+}
+
+// Runs the plan on copies of the data placed `offset` floats past a 64-byte boundary.
+std::vector<float> run_at(const Problem& p, Isa isa, int threads, std::size_t offset,
+                          std::string* kernel) {
+  PlanOptions opt;
+  opt.threads = threads;
+  opt.max_isa = isa;
+  Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
+  *kernel = plan.kernel_name();
+  const std::size_t nx = p.x.size(), ny = static_cast<std::size_t>(p.g.output_elements());
+  std::vector<float> xbuf(nx + 32), ybuf(ny + 32, NAN);
+  auto align = [](std::vector<float>& v, std::size_t off) {
+    const auto addr = reinterpret_cast<std::uintptr_t>(v.data());
+    return v.data() + ((64 - addr % 64) % 64) / sizeof(float) + off;
+  };
+  float* xp = align(xbuf, offset);
+  float* yp = align(ybuf, offset);
+  std::memcpy(xp, p.x.data(), nx * sizeof(float));
+  plan.execute(xp, yp);
+  return {yp, yp + ny};
+}
+
+bool specialised(const Case& k) {
+  return k.m == 1 && k.dw == 1 && (k.kw == 3 || k.kw == 5 || k.kw == 7) && (k.sw == 1 || k.sw == 2);
+}
+
+void check(const Case& k, std::uint32_t seed) {
+  SCOPED_TRACE(describe(k));
+  const Problem p = problem_for(k, seed);
+  const auto want = run_reference(p);
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    SCOPED_TRACE(to_string(isa));
+    std::string k1, k2, k3;
+    const auto one = run_at(p, isa, 1, 0, &k1);
+    const auto two = run_at(p, isa, 2, 0, &k2);
+    const auto odd = run_at(p, isa, 3, 1, &k3);  // 4-byte offset, 3 threads
+    const std::string tail = std::string("_") + to_string(effective_isa(isa));
+    ASSERT_EQ(k1.rfind("dwconv_", 0), 0u) << k1;
+    ASSERT_TRUE(k1.size() > tail.size() &&
+                k1.compare(k1.size() - tail.size(), tail.size(), tail) == 0)
+        << k1;
+    ASSERT_EQ(k1.find("any_") == std::string::npos, specialised(k)) << k1;
+    ASSERT_EQ(k1, k2);
+    ASSERT_EQ(k1, k3);
+    ASSERT_LT(rel_l2(one, want), 2e-6) << k1;
+    ASSERT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0) << k1;
+    ASSERT_EQ(std::memcmp(one.data(), odd.data(), one.size() * sizeof(float)), 0) << k1;
+  }
+}
+
+Case same(int n, int h, int w, int c, int m, int kh, int kw, int s, bool bias) {
+  const int ph = kh - 1, pw = kw - 1;
+  return {n, h, w, c, m, kh, kw, s, s, 1, 1, ph / 2, ph - ph / 2, pw / 2, pw - pw / 2, bias};
+}
+
+TEST(Depthwise, ChannelCountsAroundEveryTile) {
+  std::uint32_t seed = 1;
+  for (int c : {1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 24, 31, 33, 40, 48}) {
+    check(same(1, 9, 11, c, 1, 3, 3, 1, c % 2 == 0), seed++);
+    check(same(1, 8, 7, c, 1, 7, 7, 2, c % 2 == 1), seed++);
+  }
+}
+
+TEST(Depthwise, SpecialisedKernelsEveryBorder) {
+  std::uint32_t seed = 100;
+  for (int kw : {3, 5, 7}) {
+    for (int kh : {1, 3, 5, 7}) {
+      for (int s : {1, 2}) {
+        // Widths below, at and above the register blocks (4-float / 8 / 16 pixels).
+        for (int w : {1, 2, kw, 9, 19, 37}) {
+          const int c = 17 + (w % 3) * 8;
+          check(same(1, 6 + s, w, c, 1, kh, kw, s, (w + kh) % 2 == 0), seed++);
+        }
+      }
+    }
+  }
+  // Asymmetric and oversized padding, VALID, asymmetric strides.
+  check({1, 10, 23, 16, 1, 3, 3, 1, 1, 1, 1, 0, 2, 2, 0, true}, seed++);
+  check({1, 10, 23, 16, 1, 3, 3, 1, 1, 1, 1, 2, 2, 2, 2, false}, seed++);
+  check({2, 12, 30, 20, 1, 5, 5, 1, 2, 1, 1, 0, 0, 0, 0, true}, seed++);
+  check({1, 12, 30, 20, 1, 7, 7, 2, 1, 1, 1, 3, 3, 3, 3, false}, seed++);
+  check({1, 13, 29, 33, 1, 7, 5, 3, 2, 1, 1, 1, 3, 4, 0, true}, seed++);
+}
+
+TEST(Depthwise, GenericKernelShapesStridesDilations) {
+  std::mt19937 rng(7);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  for (int iter = 0; iter < 60; ++iter) {
+    Case k{};
+    k.n = pick(1, 3) == 3 ? 3 : 1;
+    k.kh = pick(1, 7);
+    k.kw = pick(1, 7);
+    k.sh = pick(1, 3);
+    k.sw = pick(1, 3);
+    k.dh = pick(1, 2);
+    k.dw = pick(1, 3);
+    k.c = pick(1, 40);
+    k.m = 1;
+    k.pt = pick(0, k.kh - 1);
+    k.pb = pick(0, k.kh - 1);
+    k.pl = pick(0, k.kw - 1);
+    k.pr = pick(0, k.kw - 1);
+    k.h = pick((k.kh - 1) * k.dh + 1, 14);
+    k.w = pick((k.kw - 1) * k.dw + 1, 40);
+    k.bias = pick(0, 1) == 1;
+    check(k, 1000 + static_cast<std::uint32_t>(iter));
+  }
+}
+
+TEST(Depthwise, Multipliers) {
+  std::uint32_t seed = 2000;
+  for (int m : {2, 3, 4, 5, 16}) {
+    for (int c : {1, 5, 8, 17}) {
+      check(same(1, 9, 13, c, m, 3, 3, 1, c % 2 == 0), seed++);
+      check(same(3, 8, 10, c, m, 5, 2, 2, c % 2 == 1), seed++);
+    }
+  }
+  check({1, 11, 17, 7, 2, 3, 3, 2, 1, 2, 2, 1, 1, 2, 2, true}, seed++);
+}
+
+TEST(Depthwise, BatchAndWideRows) {
+  check(same(3, 14, 40, 24, 1, 3, 3, 1, true), 3000);
+  check(same(3, 14, 40, 24, 1, 3, 3, 2, false), 3001);
+  check(same(2, 9, 57, 48, 1, 7, 7, 1, true), 3002);
+}
+
+// Output above the non-temporal threshold (16 MiB): streamed stores when aligned, plain
+// masked stores when the user's buffer is not.
+TEST(Depthwise, StreamingStoresLargeOutput) {
+  const Case k = same(1, 66, 64, 1024, 1, 3, 3, 1, true);
+  SCOPED_TRACE(describe(k));
+  const Problem p = problem_for(k, 4000);
+  const auto want = run_reference(p);
+  std::string k1, k2;
+  const auto aligned = run_at(p, Isa::kAvx512, 2, 0, &k1);
+  const auto odd = run_at(p, Isa::kAvx512, 1, 1, &k2);
+  ASSERT_LT(rel_l2(aligned, want), 2e-6) << k1;
+  ASSERT_EQ(std::memcmp(aligned.data(), odd.data(), odd.size() * sizeof(float)), 0);
+}
+
+TEST(Depthwise, DeclinesGroupsWithSeveralInputChannels) {
+  ConvDesc d;
+  d.groups = 4;
+  const Geometry g = resolve(d, shapes_for(d, 1, 8, 8, 8, 3, 3, 2, 8, false));
+  const std::vector<float> w(static_cast<std::size_t>(g.filter_elements()), 1.0f);
+  const detail::KernelProblem pr{&g, w.data(), nullptr, Isa::kAvx512};
+  std::string why;
+  EXPECT_EQ(detail::make_depthwise_kernel(pr, &why), nullptr);
+  EXPECT_NE(why.find("1 input channel"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace groupconv

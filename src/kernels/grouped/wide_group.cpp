@@ -182,8 +182,9 @@ class GemmConvKernel final : public Kernel {
   void run_flat(const float* x, float* y, i64 n, i64 gr, i64 ti, i64 b) const {
     const Tile& t = tiles_[static_cast<std::size_t>(ti)];
     const i64 hw = g_.h * g_.w;
-    const i64 p0 = hw * b / blocks_;
-    const i64 p1 = hw * (b + 1) / blocks_;
+    // Chunk edges on whole pixel tiles, so only the image's last tile is narrower.
+    const i64 p0 = hw * b / blocks_ / t.max_m * t.max_m;
+    const i64 p1 = b + 1 == blocks_ ? hw : hw * (b + 1) / blocks_ / t.max_m * t.max_m;
     TileArgs a = base_args(gr, t);
     a.kh_n = a.kw_n = 1;
     a.x_pix = g_.c_in;

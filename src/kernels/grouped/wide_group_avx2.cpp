@@ -43,9 +43,6 @@ inline void store_lanes(float* p, __m256 v, i64 n) {
 // the rest of a long channel run).
 template <int MR>
 inline void prefetch_tap(const float* x, i64 xs, i64 cig) {
-#ifdef WG_NO_PREFETCH
-  return;
-#endif
 #pragma GCC unroll 16
   for (int m = 0; m < MR; ++m) {
     const char* p = reinterpret_cast<const char*>(x + m * xs);

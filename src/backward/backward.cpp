@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/backward/dw_bwd_filter_params.hpp"
+#include "kernels/backward/grouped_bwd_filter_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/layout.hpp"
 #include "plan/parallel.hpp"
@@ -131,6 +132,7 @@ class BwdFilterKernel {
       init_depthwise(isa);
       return;
     }
+    if (init_grouped(isa)) return;
     if (g.cog >= 32) {
       block_ = 32;  // a slice of one group's outputs
       blocks_per_group_ = (g.cog + block_ - 1) / block_;
@@ -153,6 +155,10 @@ class BwdFilterKernel {
       return "bwd_filter_dwconv_" + std::to_string(dw_.rows) + "x" + std::to_string(g_.kw) + "r_" +
              std::to_string(dw_.vecs * lanes_) + "c_" + isa_name_;
     }
+    if (gr_fn_ != nullptr) {
+      return std::string("bwd_filter_gconv_") + (gr_.broadcast != 0 ? "bcast_" : "perm_") +
+             std::to_string(gr_.taps) + "t" + std::to_string(gr_.ins) + "i_" + isa_name_;
+    }
     return g_.cig == 1 ? "bwd_filter_depthwise_direct" : "bwd_filter_grouped_direct";
   }
 
@@ -161,6 +167,10 @@ class BwdFilterKernel {
            float* scratch) const {
     if (dw_fn_ != nullptr) {
       dw_fn_(dw_, x, dy, dw, db, begin, end, scratch);
+      return;
+    }
+    if (gr_fn_ != nullptr) {
+      gr_fn_(gr_, x, dy, dw, db, begin, end);
       return;
     }
     const Geometry& g = g_;
@@ -265,7 +275,47 @@ class BwdFilterKernel {
     tasks_ = cblocks * ((g.kh + rows - 1) / rows);
   }
 
+  // Grouped: output channels as lanes; a vector inside one group (broadcast input values) or
+  // spanning whole small groups (permuted input vector). Declines other channel counts.
+  bool init_grouped(Isa isa) {
+    const Geometry& g = g_;
+    i64 lanes = detail::kDwBwdLanesPortable;
+    i64 budget = 12;
+    detail::GroupedBwdFilterFn fn = &detail::grouped_bwd_filter_portable;
+    if (isa == Isa::kAvx512) {
+      lanes = detail::kDwBwdLanesAvx512;
+      budget = 24;
+      fn = &detail::grouped_bwd_filter_avx512;
+    } else if (isa == Isa::kAvx2) {
+      lanes = detail::kDwBwdLanesAvx2;
+      fn = &detail::grouped_bwd_filter_avx2;
+    }
+    i64 broadcast = 0;
+    if (g.cog % lanes == 0) {
+      broadcast = 1;
+    } else if (lanes % g.cog != 0 || (lanes / g.cog) * g.cig > lanes) {
+      return false;
+    }
+    i64 ins = 1;
+    for (i64 c : {8, 6, 4, 3, 2}) {
+      if (g.cig % c == 0 && c <= budget) {
+        ins = c;
+        break;
+      }
+    }
+    gr_ = detail::GroupedBwdFilterParams{
+        g.n,  g.h,  g.w,  g.c_in,    g.c_out,    g.ho,  g.wo,  g.kh,      g.kw, g.sh,
+        g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.cig, g.cog, broadcast, 1,    ins};
+    gr_.taps = std::min<i64>({3, g.kw, std::max<i64>(1, budget / ins)});
+    gr_fn_ = fn;
+    isa_name_ = to_string(isa);
+    tasks_ = detail::grouped_bwd_filter_tasks(gr_, lanes);
+    return true;
+  }
+
   Geometry g_;
+  detail::GroupedBwdFilterFn gr_fn_ = nullptr;
+  detail::GroupedBwdFilterParams gr_{};
   detail::DwBwdFilterFn dw_fn_ = nullptr;
   detail::DwBwdFilterParams dw_{};
   i64 lanes_ = 0;

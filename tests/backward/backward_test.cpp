@@ -263,3 +263,59 @@ TEST(Backward, DepthwiseFilterGradientEdgeCases) {
 
 }  // namespace
 }  // namespace groupconv
+
+namespace groupconv {
+namespace {
+
+// The vectorised grouped filter gradient: lane-broadcast (Cog a multiple of the width) and
+// lane-permute (small groups packed into one vector) modes, multipliers, borders, strides.
+TEST(Backward, GroupedFilterGradientEdgeCases) {
+  std::mt19937 rng(31);
+  int vectorised = 0;
+  const std::pair<int, int> channels[] = {{4, 4}, {8, 8}, {16, 16}, {3, 8},  {8, 16}, {2, 4},
+                                          {1, 2}, {1, 4}, {5, 8},   {6, 16}, {4, 32}, {12, 8}};
+  for (auto [cig, cog] : channels) {
+    for (auto [kh, kw] : {std::pair{3, 3}, {1, 1}, {5, 4}, {2, 7}}) {
+      const int groups = 1 + (cig + cog + kh) % 5;
+      ConvDesc d;
+      d.groups = groups;
+      const int variant = (cig * 3 + cog + kw) % 4;
+      d.strides = {1 + variant % 2, 1 + (variant / 2) % 2};
+      d.dilations = {1, variant == 3 ? 2 : 1};
+      d.padding = variant == 2 ? Padding::kSameLower : Padding::kSame;
+      const Shapes s = shapes_for(d, 1 + groups % 2, 7 + variant, 12 - variant, groups * cig, kh,
+                                  kw, cig, groups * cog, true);
+      const Geometry g = resolve(d, s);
+      const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
+      const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
+      std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
+      reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+      for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+        if (effective_isa(isa) != isa) continue;
+        std::vector<float> first;
+        for (int threads : {1, 2}) {
+          PlanOptions opt;
+          opt.threads = threads;
+          opt.max_isa = isa;
+          BackwardFilterPlan plan(d, s, out_shape(g), opt);
+          std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
+          plan.execute(x.data(), dy.data(), dw.data(), db.data());
+          ASSERT_LT(rel_l2(dw, dw_ref), 1e-5)
+              << "cig=" << cig << " cog=" << cog << " g=" << groups << " " << plan.kernel_name();
+          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << plan.kernel_name();
+          if (threads == 1) {
+            first = dw;
+          } else {
+            ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)));
+          }
+          vectorised += plan.kernel_name().find("gconv") != std::string::npos ? 1 : 0;
+        }
+      }
+    }
+  }
+  EXPECT_GT(vectorised, 40);
+}
+
+}  // namespace
+}  // namespace groupconv

@@ -1,0 +1,72 @@
+// portable variant of the grouped filter gradient (see grouped_bwd_filter_impl.hpp).
+
+#include <cstdint>
+
+#include "kernels/backward/grouped_bwd_filter_params.hpp"
+
+namespace groupconv::detail {
+namespace {
+
+struct V {
+  struct Reg {
+    float v[8];
+  };
+  struct Idx {
+    std::int32_t v[8];
+  };
+  using Mask = int;  // number of active lanes
+  static constexpr std::int64_t kLanes = 8;
+  static Reg zero() { return Reg{}; }
+  static Reg load(const float* p, Mask m) {
+    Reg r{};
+    for (int i = 0; i < m; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static Reg fma(Reg a, Reg b, Reg c) {
+    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
+    return c;
+  }
+  static Reg add(Reg a, Reg b) {
+    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static void store(float* p, Reg r, Mask m) {
+    for (int i = 0; i < m; ++i) p[i] = r.v[i];
+  }
+  static Mask mask(int n) { return n > 8 ? 8 : n; }
+  static Reg broadcast(const float* p) {
+    Reg r;
+    for (float& f : r.v) f = *p;
+    return r;
+  }
+  static Idx index(const std::int32_t* i) {
+    Idx r;
+    for (int j = 0; j < 8; ++j) r.v[j] = i[j];
+    return r;
+  }
+  static Reg permute(Reg v, Idx i) {
+    Reg r;
+    for (int j = 0; j < 8; ++j) r.v[j] = v.v[i.v[j]];
+    return r;
+  }
+};
+
+#include "kernels/backward/grouped_bwd_filter_impl.hpp"
+
+}  // namespace
+
+void grouped_bwd_filter_portable(const GroupedBwdFilterParams& p, const float* x, const float* dy,
+                                 float* dw, float* db, std::int64_t begin, std::int64_t end) {
+  entry(p, x, dy, dw, db, begin, end);
+}
+
+}  // namespace groupconv::detail
+
+namespace groupconv::detail {
+
+std::int64_t grouped_bwd_filter_tasks(const GroupedBwdFilterParams& p, std::int64_t lanes) {
+  const std::int64_t vecs = (p.c_out + lanes - 1) / lanes;
+  return vecs * p.kh * ((p.kw + p.taps - 1) / p.taps) * ((p.cig + p.ins - 1) / p.ins);
+}
+
+}  // namespace groupconv::detail

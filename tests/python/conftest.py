@@ -167,3 +167,13 @@ def random_configs(count: int, seed: int) -> List[Config]:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tests run single-threaded (tiny problems; the CI machine is shared): thread counts are
+    exercised explicitly with threads= where a test is about them."""
+    import groupconv
+    groupconv.set_num_threads(1)
+    yield
+    groupconv.set_num_threads(None)

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Python tests of the groupconv package, in the two environments of scripts/python_env.sh
+# (TensorFlow and PyTorch cannot share one interpreter here):
+#   build/venv-tf     tests/python/test_api.py + test_tf_*.py     (oracle: tf.nn.conv2d)
+#   build/venv-torch  tests/python/test_api.py + test_torch_*.py  (oracle: torch conv2d)
+# First `pip install .` into both (scripts/python_env.sh --install-package; the build directory
+# build/pip/<wheel tag> is kept, so a reinstall only recompiles what changed), unless
+# --no-install is given. Extra arguments go to pytest (e.g. -k tutorial, -x).
+# GROUPCONV_REQUIRE_ORACLES=1 (CI) turns a missing oracle into a failure instead of a skip.
+# Exit status: non-zero when anything failed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+install=1
+if [ "${1:-}" = "--no-install" ]; then install=0; shift; fi
+if [ $install = 1 ]; then
+  "$root/scripts/python_env.sh" --install-package || { echo "python_tests: install failed" >&2; exit 1; }
+fi
+export TF_CPP_MIN_LOG_LEVEL=3  # TensorFlow's start-up chatter
+cd "$root/tests/python"
+status=0
+run() {  # env, test files...
+  local env=$1; shift
+  echo "python_tests: $env: $*" >&2
+  "$root/build/$env/bin/python" -m pytest -q -p no:cacheprovider -rfEs "$@" || status=1
+}
+run venv-tf test_api.py test_tf_*.py "$@"
+run venv-torch test_api.py test_torch_*.py "$@"
+if [ $status = 0 ]; then echo "python_tests: all passed" >&2; else echo "python_tests: FAILED" >&2; fi
+exit $status

@@ -1,0 +1,290 @@
+#!/usr/bin/env python3
+"""Writes docs/PERFORMANCE.md from the CSVs of gc_peers and torch_peer.py.
+
+    make_table.py --csv gc_peers.csv --csv torch.csv --out docs/PERFORMANCE.md
+                  [--load-before "a b c"] [--load-after "a b c"] [--seconds N]
+                  [--min-time S] [--rounds R] [--layers FILE]
+
+Standard library only. Every CSV has the columns
+layer,threads,library,gflops,median_ms,runs,gflop,roofline_gflops,pct_roofline,pct_peak,
+rel_l2,status,impl; a row counts only when its status is "ok".
+"""
+
+import argparse
+import csv
+import datetime
+import math
+import os
+import platform
+import subprocess
+
+PEAK_GFLOPS_PER_CORE = 117.0
+PEERS = [("onednn", "oneDNN"), ("xnnpack", "XNNPACK"), ("torch", "PyTorch")]
+
+
+def cpu_info():
+    """Model name, vector ISA flags and (family, model) of the first CPU in /proc/cpuinfo."""
+    info = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break  # first processor only
+                key, _, value = line.partition(":")
+                info.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    flags = set(info.get("flags", "").split())
+    isa = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512dq", "avx512vl") if f in flags]
+    fam = (info["cpu family"], info["model"]) if "cpu family" in info and "model" in info else None
+    return info.get("model name", "unknown"), isa, fam
+
+
+def package_versions():
+    out = {}
+    for pkg in ("libdnnl-dev", "libxnnpack-dev", "python3-torch"):
+        try:
+            v = subprocess.run(["dpkg-query", "-W", "-f=${Version}", pkg], capture_output=True,
+                               text=True, check=False, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            v = ""
+        out[pkg] = v or "not installed"
+    return out
+
+
+def load(paths):
+    rows = {}
+    order = []
+    for p in paths:
+        with open(p, newline="") as f:
+            for r in csv.DictReader(f):
+                key = (r["layer"], int(r["threads"]), r["library"])
+                rows[key] = r
+                if r["layer"] not in order:
+                    order.append(r["layer"])
+    return rows, order
+
+
+def fnum(r, col):
+    return float(r[col]) if r is not None and r.get("status") == "ok" else 0.0
+
+
+def geomean(values):
+    values = [v for v in values if v > 0]
+    if not values:
+        return 0.0
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def fmt(v, digits=1):
+    return f"{v:.{digits}f}" if v > 0 else "–"
+
+
+def cell(r):
+    if r is None:
+        return "–"
+    if r["status"] == "wrong":
+        return "WRONG"
+    if r["status"] != "ok":
+        return "n/a"
+    return f"{float(r['gflops']):.1f}"
+
+
+def table(rows, layers, threads, libs_present):
+    peak = PEAK_GFLOPS_PER_CORE * threads
+    peers = [(k, n) for k, n in PEERS if k in libs_present]
+    head = ["layer", "GFLOP", "groupconv GFLOP/s", "% peak", "% roofline"]
+    head += [f"{n}" for _, n in peers]
+    head += [f"× {n}" for _, n in peers] + ["× best peer", "best peer % roofline",
+                                             "groupconv kernel"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    ratios = {k: [] for k, _ in peers}
+    best_ratios, gc_roofs, peer_roofs = [], [], []
+    below, low_roof = [], []
+    for layer in layers:
+        gc = rows.get((layer, threads, "groupconv"))
+        if gc is None:
+            continue
+        g = fnum(gc, "gflops")
+        roof = float(gc["roofline_gflops"])
+        best = 0.0
+        cells = [layer, f"{float(gc['gflop']):.3f}", cell(gc), fmt(100 * g / peak),
+                 fmt(100 * g / roof)]
+        per_peer = []
+        for k, _ in peers:
+            r = rows.get((layer, threads, k))
+            cells.append(cell(r))
+            p = fnum(r, "gflops")
+            best = max(best, p)
+            per_peer.append(g / p if g > 0 and p > 0 else 0.0)
+            if g > 0 and p > 0:
+                ratios[k].append(g / p)
+        cells += [fmt(x, 2) for x in per_peer]
+        br = g / best if g > 0 and best > 0 else 0.0
+        if br > 0:
+            best_ratios.append(br)
+            if br < 0.95:
+                below.append(f"{layer} ({br:.2f}×)")
+        if g > 0:
+            gc_roofs.append(100 * g / roof)
+            if 100 * g / roof < 75:
+                low_roof.append(layer)
+        if best > 0:
+            peer_roofs.append(100 * best / roof)
+        cells += [f"**{fmt(br, 2)}**", fmt(100 * best / roof), f"`{gc['impl']}`"]
+        lines.append("| " + " | ".join(cells) + " |")
+    gm = ["**geometric mean**", "", "", "", fmt(geomean(gc_roofs))]
+    gm += [""] * len(peers)
+    gm += [fmt(geomean(ratios[k]), 2) for k, _ in peers]
+    gm += [f"**{fmt(geomean(best_ratios), 2)}**", fmt(geomean(peer_roofs)), ""]
+    lines.append("| " + " | ".join(gm) + " |")
+    summary = [
+        f"- groupconv / best peer, geometric mean over {len(best_ratios)} layers: "
+        f"**{geomean(best_ratios):.2f}×** (target ≥ 1.3×).",
+        f"- Layers below 0.95× the best peer ({len(below)}): "
+        + (", ".join(below) if below else "none") + ".",
+        f"- Layers below 75% of their roofline ({len(low_roof)} of {len(gc_roofs)}): "
+        + (", ".join(low_roof) if low_roof else "none") + ".",
+        f"- Best peer's geometric mean: {geomean(peer_roofs):.0f}% of the roofline.",
+    ]
+    return "\n".join(lines), "\n".join(summary)
+
+
+def impl_table(rows, layers, threads_list):
+    t = threads_list[0]
+    head = ["layer", "oneDNN implementation", "XNNPACK path (inferred)", "PyTorch backend"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for layer in layers:
+        cells = [layer]
+        for k in ("onednn", "xnnpack", "torch"):
+            r = rows.get((layer, t, k))
+            cells.append(f"`{r['impl']}`" if r is not None and r["impl"] else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--csv", action="append", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--load-before", default="")
+    ap.add_argument("--load-after", default="")
+    ap.add_argument("--seconds", default="")
+    ap.add_argument("--min-time", default="")
+    ap.add_argument("--rounds", default="3")
+    ap.add_argument("--layers", default="bench/layers.csv")
+    args = ap.parse_args()
+
+    rows, layers = load(args.csv)
+    threads_list = sorted({t for (_, t, _) in rows})
+    libs = {lib for (_, _, lib) in rows}
+    model, isa, fam = cpu_info()
+    versions = package_versions()
+    wrong = sorted({f"{l} ({lib}, {t} thr)" for (l, t, lib), r in rows.items()
+                    if r["status"] == "wrong"})
+    failed = sorted({f"{l} ({lib}, {t} thr)" for (l, t, lib), r in rows.items()
+                     if r["status"] == "failed"})
+
+    out = []
+    out.append("# Performance: groupconv against oneDNN, XNNPACK and PyTorch\n")
+    out.append("Generated by `scripts/bench_peers.sh` (with `bench/peers/make_table.py`); do not "
+               "edit by hand — rerun the script. Figures are GFLOP/s by the formula "
+               "2·N·Ho·Wo·C_out·Cig·KH·KW (padded taps included, as everyone counts), float32, "
+               "NHWC.\n")
+    out.append("## Run\n")
+    out.append(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    cpu = f"{model}"
+    if fam:
+        cpu += f" (family {fam[0]}, model {fam[1]})"
+    out.append(f"- CPU: {cpu}, {os.cpu_count()} logical CPUs; ISA flags: {' '.join(isa)}"
+               + ("" if "avx512f" in isa else " — **no AVX-512** on this machine, so the AVX-512 "
+                  "paths of every library were not exercised"))
+    out.append(f"- Kernel: {platform.system()} {platform.release()}")
+    out.append(f"- Peak used for % peak: {PEAK_GFLOPS_PER_CORE:.0f} GFLOP/s per core (FMA, "
+               "measured, KERNELS.md); roofline: in-bounds taps at that peak, or, for layers "
+               "moving more than the 32 MiB L3, bytes at 30 GB/s (1 thread) / 46 GB/s "
+               "(2 threads), whichever is lower (`groupconv::suite::roofline_gflops`).")
+    out.append(f"- Peers (Debian packages): oneDNN `{versions['libdnnl-dev']}`, XNNPACK "
+               f"`{versions['libxnnpack-dev']}`, PyTorch `{versions['python3-torch']}`.")
+    out.append(f"- Threads: {', '.join(str(t) for t in threads_list)}; min-time "
+               f"{args.min_time or '?'} s per library per round, {args.rounds} interleaved "
+               f"rounds, best median." + (f" Whole run: {args.seconds} s." if args.seconds else ""))
+    if args.load_before or args.load_after:
+        out.append(f"- Load average (1, 5, 15 min) before: {args.load_before or '?'}, after: "
+                   f"{args.load_after or '?'}. The machine is shared; with a load above the "
+                   "core count the 2-thread figures of every library are unreliable (a "
+                   "descheduled worker stalls the whole team), and 1-thread figures lose a few %. "
+                   "Compare ratios from the same run.")
+    if wrong:
+        out.append(f"- **Wrong results** (relative L2 ≥ 1e-4 against the reference; not ranked): "
+                   f"{', '.join(wrong)}")
+    if failed:
+        out.append(f"- Could not run: {', '.join(failed)}")
+    out.append("")
+    out.append("## Method\n")
+    out.append(
+        "- groupconv: a `Plan` built once (filter packed outside the timed loop), "
+        "`PlanOptions::threads`.\n"
+        "- oneDNN: `convolution_forward` (forward_inference), NHWC source and destination, "
+        "weights in `format_tag::any` reordered once from HWIO; `convolution_direct` and "
+        "`convolution_auto` both tried, the faster kept; threads through `omp_set_num_threads` "
+        "(OpenMP build).\n"
+        "- XNNPACK: `xnn_create_convolution2d_nhwc_f32` with groups (depthwise layers with "
+        "`XNN_FLAG_DEPTHWISE_CONVOLUTION`), set up once, run on a `pthreadpool` of the "
+        "thread count.\n"
+        "- PyTorch: eager `torch.nn.functional.conv2d` on channels_last tensors under "
+        "`inference_mode`, weight converted once, `torch.set_num_threads`; a separate "
+        "process (`bench/peers/torch_peer.py`). Eager PyTorch allocates its output and lets "
+        "oneDNN reorder the weight inside every call; that is what a PyTorch user pays.\n"
+        "- Buffers 64-byte aligned, input and output at different offsets within a page; one "
+        "input/output pair shared by groupconv, oneDNN and XNNPACK, which run interleaved per "
+        "layer (groupconv, oneDNN, XNNPACK, repeated); each run: warm-up (≥ 2 runs and 50 "
+        "ms), then runs until the min-time has passed (≥ 5), median; best median of the "
+        "rounds.\n"
+        "- Every library's output is checked against groupconv's reference convolution "
+        "(double accumulation; PyTorch against an independent float64 NumPy computation): "
+        "relative L2 < 1e-4, else the result is marked WRONG and not ranked.\n")
+    for t in threads_list:
+        tab, summary = table(rows, layers, t, libs)
+        out.append(f"## {t} thread{'s' if t > 1 else ''}\n")
+        out.append(f"Peak {PEAK_GFLOPS_PER_CORE * t:.0f} GFLOP/s. “× X” = groupconv GFLOP/s "
+                   "divided by X's.\n")
+        out.append(tab + "\n")
+        out.append(summary + "\n")
+    out.append("## What the peers chose\n")
+    out.append(f"At {threads_list[0]} thread{'s' if threads_list[0] > 1 else ''}. oneDNN names "
+               "its implementation (`impl_info_str`); XNNPACK does not, so its path is inferred "
+               "from its documented selection rules; PyTorch's from "
+               "`torch._C._select_conv_backend`.\n")
+    out.append(impl_table(rows, layers, threads_list) + "\n")
+    out.append("## How to reproduce\n")
+    out.append(
+        "```sh\n"
+        "sudo apt-get install libdnnl-dev libxnnpack-dev python3-torch python3-numpy  # Debian 12\n"
+        "scripts/bench_peers.sh                    # builds build/bench, runs 1 and 2 threads,\n"
+        "                                          # rewrites docs/PERFORMANCE.md\n"
+        "scripts/bench_peers.sh --min-time 0.3 --filter resnext   # a subset, longer runs\n"
+        "```\n\n"
+        "The pieces, run by hand:\n\n"
+        "```sh\n"
+        "cmake -S . -B build/bench -G Ninja -DCMAKE_BUILD_TYPE=Release\n"
+        "cmake --build build/bench -j2 --target gc_peers\n"
+        f"build/bench/bench/peers/gc_peers --layers {args.layers} --threads 1,2 "
+        "--min-time 0.2 --csv gc.csv\n"
+        f"/usr/bin/python3 bench/peers/torch_peer.py --layers {args.layers} --threads 1,2 "
+        "--min-time 0.2 --csv torch.csv\n"
+        "python3 bench/peers/make_table.py --csv gc.csv --csv torch.csv --out "
+        "docs/PERFORMANCE.md\n"
+        "```\n\n"
+        "`gc_peers` is built only when oneDNN (`oneapi/dnnl/dnnl.hpp`, `libdnnl`) and XNNPACK "
+        "(`xnnpack.h`, `libXNNPACK`) are found; without libpthreadpool-dev it uses the "
+        "three-declaration shim in `bench/peers/shim/`. `gc_peers --filter SUBSTR` runs a "
+        "subset; its exit status is 1 when any library's output was wrong. Run it on a quiet "
+        "machine: the figures move by 1–2% between runs at best and by 20% or more while "
+        "other jobs compete for the cores.\n")
+    with open(args.out, "w") as f:
+        f.write("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+// `groupconv check`: validates shapes and options without computing anything, and prints the
+// output shape, the per-group breakdown, FLOPs and bytes, or the diagnostic (exit 2).
+#include <cstdio>
+#include <memory>
+
+#include "common.hpp"
+
+namespace groupconv::cli {
+namespace {
+
+struct CheckArgs {
+  std::string input_shape, filter_shape;
+  std::optional<std::string> bias_shape;
+  GeometryOptions geometry;
+};
+
+// The channel ranges of each group, so a per-group filter (C_out/G given where C_out was
+// meant) shows at a glance: "group 0: in [0, 8) -> out [0, 4)".
+std::string group_table(const Geometry& g) {
+  std::string s;
+  const std::int64_t shown = g.groups <= 6 ? g.groups : 4;
+  for (std::int64_t i = 0; i < shown; ++i) {
+    s += format("  group %lld: input channels [%lld, %lld) -> output channels [%lld, %lld)\n",
+                static_cast<long long>(i), static_cast<long long>(i * g.cig),
+                static_cast<long long>((i + 1) * g.cig), static_cast<long long>(i * g.cog),
+                static_cast<long long>((i + 1) * g.cog));
+  }
+  if (shown < g.groups) {
+    const std::int64_t i = g.groups - 1;
+    s += format("  ... (%lld more)\n", static_cast<long long>(g.groups - shown - 1));
+    s += format("  group %lld: input channels [%lld, %lld) -> output channels [%lld, %lld)\n",
+                static_cast<long long>(i), static_cast<long long>(i * g.cig),
+                static_cast<long long>((i + 1) * g.cig), static_cast<long long>(i * g.cog),
+                static_cast<long long>((i + 1) * g.cog));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string check_report(const Geometry& g) {
+  std::string s = Style::bold("ok") + ": output " + shape_of(g.output_shape()) + " " +
+                  to_string(g.data_format) + ", " + std::to_string(g.c_out) +
+                  " channels = " + std::to_string(g.groups) + " groups x " + std::to_string(g.cog) +
+                  "\n";
+  s += describe(g);
+  s += group_table(g);
+  s += "work   " + si(static_cast<double>(g.flops()), "FLOP") + ", " +
+       si(static_cast<double>(g.bytes()), "B") + " moved (input + filter + bias + output)\n";
+  return s;
+}
+
+Command add_check(CLI::App& root) {
+  auto args = std::make_shared<CheckArgs>();
+  CLI::App* app =
+      root.add_subcommand("check",
+                          "Validate a convolution's shapes and print its output shape, per-group "
+                          "breakdown, FLOPs and bytes (nothing is computed)");
+  app->add_option("--input-shape", args->input_shape,
+                  "input shape N,H,W,C (NHWC) or N,C,H,W (NCHW), e.g. 1,28,28,32")
+      ->required();
+  app->add_option("--filter-shape", args->filter_shape,
+                  "filter shape KH,KW,C_in/G,C_out (HWIO) or C_out,C_in/G,KH,KW (OIHW), e.g. "
+                  "3,3,8,64")
+      ->required();
+  app->add_option("--bias-shape", args->bias_shape, "bias shape C_out (optional)");
+  args->geometry.add_to(*app);
+  return {app, [args] {
+            ConvDesc desc = args->geometry.desc();
+            Shapes shapes;
+            shapes.input = parse_int_list("--input-shape", args->input_shape, "1,28,28,32");
+            shapes.filter = parse_int_list("--filter-shape", args->filter_shape, "3,3,8,64");
+            if (args->bias_shape) {
+              shapes.bias = parse_int_list("--bias-shape", *args->bias_shape, "64");
+            }
+            const Geometry g = resolve(desc, shapes);
+            std::fputs(check_report(g).c_str(), stdout);
+            return 0;
+          }};
+}
+
+}  // namespace groupconv::cli

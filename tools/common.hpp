@@ -1,0 +1,86 @@
+// Shared pieces of the `groupconv` command-line tool: the geometry options of `check` and
+// `run`, strict parsing of option values (every refusal is a ShapeError with Code::kBadArgument,
+// so it is rendered like any other diagnostic and exits with status 2), and output helpers.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "groupconv/groupconv.hpp"
+
+namespace groupconv::cli {
+
+// A registered subcommand: its CLI11 node and what to run when it was given.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+
+Command add_check(CLI::App& root);
+Command add_run(CLI::App& root);
+Command add_bench(CLI::App& root);
+Command add_demo(CLI::App& root);
+
+// What `check` prints for a valid geometry: the output shape, describe(g), the channel ranges
+// of each group and the work.
+std::string check_report(const Geometry& g);
+
+// Throws ShapeError(kBadArgument): "--option 'value': what", with the expected form and a fix.
+[[noreturn]] void bad_option(const std::string& option, const std::string& value,
+                             const std::string& what, const std::string& expected,
+                             const std::string& help);
+
+// "1,28,28,32", "[1, 28, 28, 32]" or "(2,)" -> integers. Refuses garbage, empty entries and
+// values that do not fit in int64.
+std::vector<std::int64_t> parse_int_list(const std::string& option, const std::string& value,
+                                         const std::string& example);
+
+// The options that describe a convolution, shared by `check` and `run`.
+struct GeometryOptions {
+  std::optional<std::string> groups, strides, dilations, padding, data_format, filter_format,
+      expect_output_channels;
+
+  void add_to(CLI::App& app);
+  // Parses every value (throws ShapeError(kBadArgument) on garbage).
+  [[nodiscard]] ConvDesc desc() const;
+};
+
+// --threads, --isa, --verbose: the options of every command that computes.
+struct ComputeOptions {
+  int threads = 0;
+  std::optional<std::string> isa;
+  bool verbose = false;
+
+  void add_to(CLI::App& app, bool with_isa = true);
+  // threads (0 = all cores) and the ISA cap; validated.
+  [[nodiscard]] PlanOptions plan_options() const;
+  // --verbose, or GROUPCONV_VERBOSE set to anything but "" or "0".
+  [[nodiscard]] bool verbose_enabled() const;
+  // The number of threads a plan will use.
+  [[nodiscard]] int resolved_threads() const;
+};
+
+Isa parse_isa(const std::string& option, const std::string& value);
+
+// printf into a std::string.
+std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// "14.45 MFLOP", "1.2 GB": value with an SI prefix.
+std::string si(double value, const char* unit);
+// "[1, 28, 28, 64]"
+std::string shape_of(const std::array<std::int64_t, 4>& s);
+
+// Terminal styling for stdout (off when stdout is not a terminal or NO_COLOR is set).
+struct Style {
+  static bool enabled();
+  static std::string bold(const std::string& s);
+  static std::string dim(const std::string& s);
+  static std::string green(const std::string& s);
+  static std::string red(const std::string& s);
+};
+
+}  // namespace groupconv::cli

@@ -90,6 +90,10 @@ std::vector<WideCase> cases() {
   for (i64 cog : {16, 17, 24, 31, 32, 33, 40, 48, 56, 65, 72, 80, 104}) {
     v.push_back({1, 6, 7, cog > 60 ? 1 : 2, 16, cog, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, cog % 2 == 1});
   }
+  // Long rows (the AVX2 path switches to its 3 x 32 tile there) with several channel splits.
+  for (i64 cog : {24, 32, 40, 72, 80}) {
+    v.push_back({1, 3, 26, 1, 16, cog, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, cog % 16 == 0});
+  }
   // Input channels that are multiples of nothing; G = 1.
   for (i64 cig : {17, 20, 23, 40})
     v.push_back({1, 5, 9, 1, cig, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true});

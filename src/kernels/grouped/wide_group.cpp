@@ -40,49 +40,9 @@ void tap_range(i64 o, i64 s, i64 pad, i64 d, i64 k, i64 size, i64* lo, i64* hi) 
 
 class GemmConvKernel final : public Kernel {
  public:
-  GemmConvKernel(const KernelProblem& p, const TileSet& ts, std::string name)
-      : g_(*p.g), name_(std::move(name)) {
+  GemmConvKernel(const KernelProblem& p, const TileSet& ts, const char* family, const char* isa)
+      : g_(*p.g) {
     const Geometry& g = g_;
-    // Channel tiles of one group: one tile when the group fits, otherwise main-size tiles and
-    // a remainder of at most max_units.
-    i64 units = (g.cog + 7) / 8;
-    i64 c0 = 0;
-    i64 w_off = 0;
-    while (units > 0) {
-      const i64 u = units <= ts.max_units ? units : ts.main_units;
-      Tile t;
-      t.c0 = c0;
-      t.nr = 8 * u;
-      t.n_valid = std::min<i64>(t.nr, g.cog - c0);
-      t.w_off = w_off;
-      t.fn = ts.fn[u];
-      t.max_m = ts.max_m[u];
-      tiles_.push_back(t);
-      w_off += g.kh * g.kw * g.cig * t.nr;
-      c0 += t.nr;
-      units -= u;
-    }
-    group_w_ = w_off;
-    group_b_ = c0;
-    w_.reset(static_cast<std::size_t>(g.groups * group_w_) * sizeof(float));
-    b_.reset(static_cast<std::size_t>(g.groups * group_b_) * sizeof(float));
-    std::memset(w_.data(), 0, w_.bytes());
-    std::memset(b_.data(), 0, b_.bytes());
-    for (i64 gr = 0; gr < g.groups; ++gr) {
-      for (const Tile& t : tiles_) {
-        float* dst = w_.floats() + gr * group_w_ + t.w_off;
-        for (i64 tap = 0; tap < g.kh * g.kw; ++tap) {
-          for (i64 c = 0; c < g.cig; ++c) {
-            const float* src = p.filter_hwio + (tap * g.cig + c) * g.c_out + gr * g.cog + t.c0;
-            std::copy_n(src, t.n_valid, dst + (tap * g.cig + c) * t.nr);
-          }
-        }
-        if (p.bias != nullptr) {
-          std::copy_n(p.bias + gr * g.cog + t.c0, t.n_valid, b_.floats() + gr * group_b_ + t.c0);
-        }
-      }
-    }
-
     flat_ = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
             g.ho == g.h && g.wo == g.w;
     if (!flat_) {
@@ -110,6 +70,55 @@ class GemmConvKernel final : public Kernel {
       if (oh_lo_ < 0) oh_lo_ = oh_hi_ = 0;
       if (ow_lo_ < 0) ow_lo_ = ow_hi_ = 0;
     }
+    // Channel tiles of one group: one tile when the group fits, otherwise main-size tiles and
+    // a remainder of at most max_units (never a lone 8-channel tile after a main one).
+    const i64 row = flat_ ? g.h * g.w : (ow_hi_ > ow_lo_ ? ow_hi_ - ow_lo_ : g.wo);
+    const i64 main_mr = ts.max_m[ts.main_units];
+    const bool even_rows = flat_ || row >= 8 * main_mr || row % main_mr == 0;
+    const i64 main_units = even_rows ? ts.main_units : ts.narrow_units;
+    const i64 max_units = main_units == ts.main_units ? ts.max_units : main_units + 1;
+    i64 units = (g.cog + 7) / 8;
+    i64 c0 = 0;
+    i64 w_off = 0;
+    while (units > 0) {
+      i64 u = units <= max_units ? units : main_units;
+      if (units - u == 1 && u > 1) --u;
+      Tile t;
+      t.c0 = c0;
+      t.nr = 8 * u;
+      t.n_valid = std::min<i64>(t.nr, g.cog - c0);
+      t.w_off = w_off;
+      t.fn = ts.fn[u];
+      t.max_m = ts.max_m[u];
+      tiles_.push_back(t);
+      w_off += g.kh * g.kw * g.cig * t.nr;
+      c0 += t.nr;
+      units -= u;
+    }
+    // Named after its widest tile, e.g. wide_group_igemm_3x32_avx2.
+    name_ = std::string(family) + "_" + std::to_string(tiles_[0].max_m) + "x" +
+            std::to_string(tiles_[0].nr) + "_" + isa;
+    group_w_ = w_off;
+    group_b_ = c0;
+    w_.reset(static_cast<std::size_t>(g.groups * group_w_) * sizeof(float));
+    b_.reset(static_cast<std::size_t>(g.groups * group_b_) * sizeof(float));
+    std::memset(w_.data(), 0, w_.bytes());
+    std::memset(b_.data(), 0, b_.bytes());
+    for (i64 gr = 0; gr < g.groups; ++gr) {
+      for (const Tile& t : tiles_) {
+        float* dst = w_.floats() + gr * group_w_ + t.w_off;
+        for (i64 tap = 0; tap < g.kh * g.kw; ++tap) {
+          for (i64 c = 0; c < g.cig; ++c) {
+            const float* src = p.filter_hwio + (tap * g.cig + c) * g.c_out + gr * g.cog + t.c0;
+            std::copy_n(src, t.n_valid, dst + (tap * g.cig + c) * t.nr);
+          }
+        }
+        if (p.bias != nullptr) {
+          std::copy_n(p.bias + gr * g.cog + t.c0, t.n_valid, b_.floats() + gr * group_b_ + t.c0);
+        }
+      }
+    }
+
     // Enough tasks for both cores at batch 1 (an even count where possible), never splitting
     // below a row (spatial) or a few tiles of pixels (flat).
     const i64 base = g.n * g.groups * static_cast<i64>(tiles_.size());
@@ -278,9 +287,7 @@ class GemmConvKernel final : public Kernel {
 
 std::unique_ptr<Kernel> make_gemm_conv_kernel(const KernelProblem& p, const char* family) {
   const TileSet& ts = tiles_for(p.isa);
-  std::string name = std::string(family) + "_" + std::to_string(ts.max_m[ts.main_units]) + "x" +
-                     std::to_string(8 * ts.main_units) + "_" + to_string(p.isa);
-  return std::make_unique<GemmConvKernel>(p, ts, std::move(name));
+  return std::make_unique<GemmConvKernel>(p, ts, family, to_string(p.isa));
 }
 
 }  // namespace wg

@@ -120,6 +120,7 @@ void entry(const TileArgs& a) {
 const TileSet& avx512_tiles() {
   using namespace wg_avx512;
   static const TileSet set{4,
+                           4,
                            6,
                            {nullptr, &entry<0, 1, 14>, &entry<1, 0, 14>, &entry<1, 1, 12>,
                             &entry<2, 0, 12>, &entry<2, 1, 8>, &entry<3, 0, 8>, nullptr},

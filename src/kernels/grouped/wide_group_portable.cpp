@@ -62,6 +62,7 @@ const TileSet& portable_tiles() {
   static const TileSet set{
       2,
       2,
+      2,
       {nullptr, &entry<8, 6>, &entry<16, 4>, nullptr, nullptr, nullptr, nullptr, nullptr},
       {0, 6, 4, 0, 0, 0, 0, 0}};
   return set;

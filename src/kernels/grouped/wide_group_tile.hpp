@@ -36,8 +36,11 @@ using TileFn = void (*)(const TileArgs&);
 
 // What one ISA offers: tiles of `units` * 8 channels for units in 1 .. max_units; wider output
 // channel counts are cut into tiles of main_units (the remainder tile is at most max_units).
+// narrow_units replaces main_units where rows are too short to fill main_units' pixel tile
+// evenly (the engine decides; equal to main_units when the ISA has no preference).
 struct TileSet {
   int main_units;
+  int narrow_units;
   int max_units;
   TileFn fn[8];  // indexed by units (fn[0] unused)
   int max_m[8];  // the widest pixel tile for that many units

@@ -1,0 +1,227 @@
+// Narrow-group family: grouped convolution with few channels per group (2 <= Cig <= 16,
+// Cog <= 16, not both 16). The factory picks how many whole groups share one vector and how
+// each lane gets "input channel j of its own group" (NarrowParams::mode), packs the filter
+// once per channel tile in the kernel's order, and hands the tasks to the per-ISA loops
+// (narrow_group_avx512.cpp, narrow_group_avx2.cpp) or to the portable loop below.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kernels/grouped/narrow_group_params.hpp"
+#include "plan/aligned_buffer.hpp"
+#include "plan/kernel.hpp"
+
+namespace groupconv::detail {
+namespace {
+
+using i64 = std::int64_t;
+
+const char* mode_name(NarrowMode m) {
+  switch (m) {
+    case NarrowMode::kBcast:
+      return "bcast";
+    case NarrowMode::kLane2:
+      return "lane2";
+    case NarrowMode::kLane4:
+      return "lane4";
+    case NarrowMode::kLane8:
+      return "lane8";
+    case NarrowMode::kPerm1:
+      return "perm1";
+    case NarrowMode::kPerm2:
+      return "perm2";
+  }
+  return "?";
+}
+
+// Vector blocking for a lane count L (16 for AVX-512, 8 for AVX2).
+void choose_blocking(NarrowParams& q, i64 L) {
+  q.lanes = L;
+  q.vt = 1;
+  const i64 cig = q.cig, cog = q.cog;
+  if (cig == cog && (cig == 2 || cig == 4)) {
+    q.mode = cig == 2 ? NarrowMode::kLane2 : NarrowMode::kLane4;
+    q.gt = L / cig;
+  } else if (L == 16 && cig == 8 && cog == 8) {
+    q.mode = NarrowMode::kLane8;
+    q.gt = 2;
+  } else if (cog > L / 2) {
+    q.mode = NarrowMode::kBcast;
+    q.gt = 1;
+    q.vt = (cog + L - 1) / L;
+  } else {
+    q.gt = std::min(L / cog, 2 * L / cig);
+    q.mode = q.gt * cig <= L ? NarrowMode::kPerm1 : NarrowMode::kPerm2;
+  }
+  q.gt = std::min(q.gt, q.groups);
+}
+
+class NarrowGroupKernel final : public Kernel {
+ public:
+  NarrowGroupKernel(const KernelProblem& p, Isa isa) : isa_(isa) {
+    const Geometry& g = *p.g;
+    NarrowParams& q = q_;
+    q = NarrowParams{};
+    q.n = g.n, q.h = g.h, q.w = g.w, q.c_in = g.c_in, q.c_out = g.c_out, q.ho = g.ho, q.wo = g.wo;
+    q.kh = g.kh, q.kw = g.kw, q.sh = g.sh, q.sw = g.sw, q.dh = g.dh, q.dw = g.dw;
+    q.pad_top = g.pad_top, q.pad_left = g.pad_left;
+    q.cig = g.cig, q.cog = g.cog, q.groups = g.groups;
+    if (isa == Isa::kPortable) {
+      q.mode = NarrowMode::kBcast;
+      q.gt = 1;
+      q.vt = 1;
+      q.lanes = q.cog;  // one group, Cog packed floats per (tap, j)
+    } else {
+      choose_blocking(q, isa == Isa::kAvx512 ? 16 : 8);
+    }
+    q.tiles = (q.groups + q.gt - 1) / q.gt;
+    const i64 lt = q.vt * q.lanes;  // floats per (tap, j) in a tile
+    const i64 taps = q.kh * q.kw;
+
+    // Filter: HWIO [kh][kw][j][g * cog + o] -> [tile][kh][kw][j][lane], zero in unused lanes.
+    const i64 wcount = q.tiles * taps * q.cig * lt;
+    wpack_.reset(static_cast<std::size_t>(wcount) * sizeof(float));
+    float* wp = wpack_.floats();
+    std::fill_n(wp, wcount, 0.0f);
+    bpack_.reset(static_cast<std::size_t>(q.tiles * lt) * sizeof(float));
+    float* bp = bpack_.floats();
+    std::fill_n(bp, q.tiles * lt, 0.0f);
+    for (i64 t = 0; t < q.tiles; ++t) {
+      const i64 gn = std::min(q.gt, q.groups - t * q.gt);
+      for (i64 lane = 0; lane < gn * q.cog; ++lane) {
+        const i64 oc = t * q.gt * q.cog + lane;  // output channel of this lane
+        if (p.bias != nullptr) bp[t * lt + lane] = p.bias[oc];
+        for (i64 tap = 0; tap < taps; ++tap) {
+          for (i64 j = 0; j < q.cig; ++j) {
+            wp[((t * taps + tap) * q.cig + j) * lt + lane] =
+                p.filter_hwio[(tap * q.cig + j) * q.c_out + oc];
+          }
+        }
+      }
+    }
+    // Permute indices (same for every tile: tiles start at group boundaries).
+    idx_.reset(static_cast<std::size_t>(q.cig * std::max<i64>(q.lanes, 1)) * sizeof(std::int32_t));
+    auto* ix = static_cast<std::int32_t*>(idx_.data());
+    for (i64 j = 0; j < q.cig; ++j) {
+      for (i64 l = 0; l < q.lanes; ++l) {
+        const i64 gl = l / q.cog;
+        i64 src = gl < q.gt ? gl * q.cig + j : 0;
+        if (isa == Isa::kAvx2 && q.mode == NarrowMode::kPerm2 && src >= 8) {
+          src = (src & 7) - 2147483648LL;  // low bits pick the lane, sign bit the vector
+        }
+        ix[j * q.lanes + l] = static_cast<std::int32_t>(src);
+      }
+    }
+    q.wpack = wp;
+    q.bpack = bp;
+    q.idx = ix;
+
+    // Tasks: (n, row tile, channel tile); aim for >= 32 of them so both cores stay busy.
+    const i64 units = q.n * q.ho * q.tiles;
+    q.rows_per_task = std::clamp<i64>(units / 32, 1, std::max<i64>(q.ho, 1));
+    q.row_tiles = (q.ho + q.rows_per_task - 1) / q.rows_per_task;
+
+    name_ = "narrow_group_" + std::to_string(q.cig) + "to" + std::to_string(q.cog) + "_";
+    if (isa == Isa::kPortable) {
+      name_ += "direct_portable";
+    } else {
+      name_ += std::string(mode_name(q.mode)) + "_" + std::to_string(q.gt) + "g_" +
+               narrow_group_path(q) + (isa == Isa::kAvx512 ? "_avx512" : "_avx2");
+    }
+  }
+
+  [[nodiscard]] std::string name() const override { return name_; }
+  [[nodiscard]] i64 num_tasks() const override { return q_.num_tasks(); }
+
+  void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
+    switch (isa_) {
+      case Isa::kAvx512:
+        narrow_group_run_avx512(q_, x, y, begin, end);
+        break;
+      case Isa::kAvx2:
+        narrow_group_run_avx2(q_, x, y, begin, end);
+        break;
+      case Isa::kPortable:
+        run_portable(x, y, begin, end);
+        break;
+    }
+  }
+
+ private:
+  // One group at a time, Cog accumulators per output pixel, padded taps skipped.
+  void run_portable(const float* x, float* y, i64 begin, i64 end) const {
+    const NarrowParams& q = q_;
+    const i64 taps = q.kh * q.kw;
+    for (i64 task = begin; task < end; ++task) {
+      const i64 gi = task % q.tiles;
+      const i64 rest = task / q.tiles;
+      const i64 rt = rest % q.row_tiles;
+      const i64 n = rest / q.row_tiles;
+      const float* wg = q.wpack + gi * taps * q.cig * q.cog;
+      const float* xg = x + n * q.h * q.w * q.c_in + gi * q.cig;
+      const i64 oh_end = std::min(q.ho, (rt + 1) * q.rows_per_task);
+      for (i64 oh = rt * q.rows_per_task; oh < oh_end; ++oh) {
+        for (i64 ow = 0; ow < q.wo; ++ow) {
+          float acc[16];
+          for (i64 o = 0; o < q.cog; ++o) acc[o] = q.bpack[gi * q.cog + o];
+          for (i64 kh = 0; kh < q.kh; ++kh) {
+            const i64 ih = oh * q.sh - q.pad_top + kh * q.dh;
+            if (ih < 0 || ih >= q.h) continue;
+            for (i64 kw = 0; kw < q.kw; ++kw) {
+              const i64 iw = ow * q.sw - q.pad_left + kw * q.dw;
+              if (iw < 0 || iw >= q.w) continue;
+              const float* xp = xg + (ih * q.w + iw) * q.c_in;
+              const float* wt = wg + (kh * q.kw + kw) * q.cig * q.cog;
+              for (i64 j = 0; j < q.cig; ++j) {
+                const float xv = xp[j];
+                const float* wr = wt + j * q.cog;
+                for (i64 o = 0; o < q.cog; ++o) acc[o] += xv * wr[o];
+              }
+            }
+          }
+          float* yp = y + ((n * q.ho + oh) * q.wo + ow) * q.c_out + gi * q.cog;
+          std::memcpy(yp, acc, static_cast<std::size_t>(q.cog) * sizeof(float));
+        }
+      }
+    }
+  }
+
+  NarrowParams q_{};
+  Isa isa_;
+  AlignedBuffer wpack_, bpack_, idx_;
+  std::string name_;
+};
+
+}  // namespace
+
+const char* narrow_group_path(const NarrowParams& q) {
+  if (q.dw == 1 && q.kw == 3 && q.sw == 1) return "kw3s1";
+  if (q.dw == 1 && q.kw == 3 && q.sw == 2) return "kw3s2";
+  if (q.dw == 1 && q.kw == 5 && q.sw == 1) return "kw5s1";
+  return "gen";
+}
+
+std::unique_ptr<Kernel> make_narrow_group_kernel(const KernelProblem& p, std::string* why_not) {
+  const Geometry& g = *p.g;
+  if (g.cig < 2) {
+    *why_not = "needs Cig >= 2, got Cig = " + std::to_string(g.cig) + " (depthwise)";
+    return nullptr;
+  }
+  if (g.cig > 16 || g.cog > 16) {
+    *why_not = "needs Cig <= 16 and Cog <= 16, got Cig = " + std::to_string(g.cig) +
+               ", Cog = " + std::to_string(g.cog);
+    return nullptr;
+  }
+  if (g.cig >= 16 && g.cog >= 16) {
+    *why_not = "Cig = Cog = 16 is a wide group, got Cig = " + std::to_string(g.cig) +
+               ", Cog = " + std::to_string(g.cog);
+    return nullptr;
+  }
+  if (g.output_elements() == 0) {
+    *why_not = "empty output";
+    return nullptr;
+  }
+  return std::make_unique<NarrowGroupKernel>(p, p.isa);
+}
+
+}  // namespace groupconv::detail

@@ -23,22 +23,40 @@ __mmask16 tail_mask(i64 lanes) {
                      : static_cast<__mmask16>((1u << static_cast<unsigned>(lanes)) - 1u);
 }
 
+// Prefetches the first input lines of one tap of MR pixels (the hardware prefetcher follows
+// the rest of a long channel run).
+template <int MR>
+inline void prefetch_tap(const float* x, i64 xs, i64 cig) {
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+    const char* p = reinterpret_cast<const char*>(x + m * xs);
+    _mm_prefetch(p, _MM_HINT_T0);
+    if (cig > 16) _mm_prefetch(p + 64, _MM_HINT_T0);
+  }
+}
+
 // MR pixels x (NZ zmm + YT ymm) vectors.
 template <int MR, int NZ, int YT>
 void tile(const TileArgs& a) {
   constexpr int NR = NZ * 16 + YT * 8;
-  __m512 acc[MR][NZ > 0 ? NZ : 1];
-  __m256 acy[MR];
-  {
-    __m512 b[NZ > 0 ? NZ : 1];
-#pragma GCC unroll 4
-    for (int v = 0; v < NZ; ++v) b[v] = _mm512_loadu_ps(a.bias + 16 * v);
-    const __m256 by = YT ? _mm256_loadu_ps(a.bias + 16 * NZ) : _mm256_setzero_ps();
+  constexpr int NZ1 = NZ > 0 ? NZ : 1;
+  // One pixel alone would leave too few dependency chains for a 4-cycle FMA: split its K loop
+  // over 4 accumulator sets (summed in a fixed order at the end).
+  constexpr int S = MR == 1 ? 4 : 1;
+  __m512 acc[S][MR][NZ1];
+  __m256 acy[S][MR];
 #pragma GCC unroll 16
-    for (int m = 0; m < MR; ++m) {
+  for (int m = 0; m < MR; ++m) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NZ; ++v) acc[m][v] = b[v];
-      if (YT) acy[m] = by;
+    for (int v = 0; v < NZ; ++v) {
+      acc[0][m][v] = _mm512_loadu_ps(a.bias + 16 * v);
+#pragma GCC unroll 4
+      for (int s = 1; s < S; ++s) acc[s][m][v] = _mm512_setzero_ps();
+    }
+    if (YT) {
+      acy[0][m] = _mm256_loadu_ps(a.bias + 16 * NZ);
+#pragma GCC unroll 4
+      for (int s = 1; s < S; ++s) acy[s][m] = _mm256_setzero_ps();
     }
   }
   const i64 xs = a.x_pix;
@@ -49,10 +67,34 @@ void tile(const TileArgs& a) {
     const float* xw = xk;
     const float* wp = wk;
     for (i64 kw = 0; kw < a.kw_n; ++kw) {
+      if (kw + 1 < a.kw_n) {
+        prefetch_tap<MR>(xw + a.x_kw, xs, cig);
+      } else if (kh + 1 < a.kh_n) {
+        prefetch_tap<MR>(xk + a.x_kh, xs, cig);
+      }
       const float* xc = xw;
       const float* xend = xw + cig;
+      if (S > 1) {
+        for (; xend - xc >= S; xc += S) {
+#pragma GCC unroll 4
+          for (int s = 0; s < S; ++s, wp += NR) {
+            const float xv = xc[s];
+            if (NZ > 0) {
+              const __m512 b = _mm512_set1_ps(xv);
+#pragma GCC unroll 4
+              for (int v = 0; v < NZ; ++v) {
+                acc[s][0][v] = _mm512_fmadd_ps(b, _mm512_loadu_ps(wp + 16 * v), acc[s][0][v]);
+              }
+            }
+            if (YT) {
+              acy[s][0] =
+                  _mm256_fmadd_ps(_mm256_set1_ps(xv), _mm256_loadu_ps(wp + 16 * NZ), acy[s][0]);
+            }
+          }
+        }
+      }
       for (; xc != xend; ++xc, wp += NR) {
-        __m512 w[NZ > 0 ? NZ : 1];
+        __m512 w[NZ1];
 #pragma GCC unroll 4
         for (int v = 0; v < NZ; ++v) w[v] = _mm512_loadu_ps(wp + 16 * v);
         __m256 wy = _mm256_setzero_ps();
@@ -63,9 +105,9 @@ void tile(const TileArgs& a) {
           if (NZ > 0) {
             const __m512 b = _mm512_set1_ps(xv);
 #pragma GCC unroll 4
-            for (int v = 0; v < NZ; ++v) acc[m][v] = _mm512_fmadd_ps(b, w[v], acc[m][v]);
+            for (int v = 0; v < NZ; ++v) acc[0][m][v] = _mm512_fmadd_ps(b, w[v], acc[0][m][v]);
           }
-          if (YT) acy[m] = _mm256_fmadd_ps(_mm256_set1_ps(xv), wy, acy[m]);
+          if (YT) acy[0][m] = _mm256_fmadd_ps(_mm256_set1_ps(xv), wy, acy[0][m]);
         }
       }
       xw += a.x_kw;
@@ -73,16 +115,28 @@ void tile(const TileArgs& a) {
     xk += a.x_kh;
     wk += a.w_kh;
   }
+  if (S > 1) {
+    constexpr int s1 = S > 1 ? 1 : 0, s2 = S > 2 ? 2 : 0, s3 = S > 3 ? 3 : 0;
+#pragma GCC unroll 4
+    for (int v = 0; v < NZ; ++v) {
+      acc[0][0][v] = _mm512_add_ps(_mm512_add_ps(acc[0][0][v], acc[s1][0][v]),
+                                   _mm512_add_ps(acc[s2][0][v], acc[s3][0][v]));
+    }
+    if (YT) {
+      acy[0][0] = _mm256_add_ps(_mm256_add_ps(acy[0][0], acy[s1][0]),
+                                _mm256_add_ps(acy[s2][0], acy[s3][0]));
+    }
+  }
   float* y = a.y;
   if (a.n_valid == NR) {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) {
 #pragma GCC unroll 4
-      for (int v = 0; v < NZ; ++v) _mm512_storeu_ps(y + m * a.y_pix + 16 * v, acc[m][v]);
-      if (YT) _mm256_storeu_ps(y + m * a.y_pix + 16 * NZ, acy[m]);
+      for (int v = 0; v < NZ; ++v) _mm512_storeu_ps(y + m * a.y_pix + 16 * v, acc[0][m][v]);
+      if (YT) _mm256_storeu_ps(y + m * a.y_pix + 16 * NZ, acy[0][m]);
     }
   } else {
-    __mmask16 k[NZ > 0 ? NZ : 1];
+    __mmask16 k[NZ1];
 #pragma GCC unroll 4
     for (int v = 0; v < NZ; ++v) k[v] = tail_mask(a.n_valid - 16 * v > 0 ? a.n_valid - 16 * v : 0);
     const i64 ylanes = a.n_valid - 16 * NZ;
@@ -91,9 +145,9 @@ void tile(const TileArgs& a) {
     for (int m = 0; m < MR; ++m) {
 #pragma GCC unroll 4
       for (int v = 0; v < NZ; ++v) {
-        _mm512_mask_storeu_ps(y + m * a.y_pix + 16 * v, k[v], acc[m][v]);
+        _mm512_mask_storeu_ps(y + m * a.y_pix + 16 * v, k[v], acc[0][m][v]);
       }
-      if (YT) _mm256_mask_storeu_ps(y + m * a.y_pix + 16 * NZ, ky, acy[m]);
+      if (YT) _mm256_mask_storeu_ps(y + m * a.y_pix + 16 * NZ, ky, acy[0][m]);
     }
   }
 }

@@ -6,8 +6,8 @@
                   [--min-time S] [--rounds R] [--layers FILE]
 
 Standard library only. Every CSV has the columns
-layer,threads,library,gflops,median_ms,runs,gflop,roofline_gflops,pct_roofline,pct_peak,
-rel_l2,status,impl; a row counts only when its status is "ok".
+layer,threads,library,gflops,median_ms,gflops_fastest,min_ms,runs,gflop,roofline_gflops,
+pct_roofline,pct_peak,rel_l2,status,impl; a row counts only when its status is "ok".
 """
 
 import argparse
@@ -150,6 +150,29 @@ def table(rows, layers, threads, libs_present):
     return "\n".join(lines), "\n".join(summary)
 
 
+def fastest_table(rows, layers, threads, libs_present):
+    """GFLOP/s of each library's fastest single run: a check on the medians when the machine
+    was busy (a run that was not interrupted), not the headline figure."""
+    names = [("groupconv", "groupconv")] + [(k, n) for k, n in PEERS if k in libs_present]
+    head = ["layer"] + [n for _, n in names] + ["× best peer"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    ratios = []
+    for layer in layers:
+        vals = []
+        for k, _ in names:
+            r = rows.get((layer, threads, k))
+            ok = r is not None and r["status"] == "ok" and r.get("gflops_fastest")
+            vals.append(float(r["gflops_fastest"]) if ok else 0.0)
+        best = max(vals[1:], default=0.0)
+        ratio = vals[0] / best if vals[0] > 0 and best > 0 else 0.0
+        if ratio > 0:
+            ratios.append(ratio)
+        lines.append("| " + " | ".join([layer] + [fmt(v) for v in vals] + [fmt(ratio, 2)]) + " |")
+    lines.append("| **geometric mean** | " + " | ".join([""] * (len(names))) +
+                 f" | {fmt(geomean(ratios), 2)} |")
+    return "\n".join(lines)
+
+
 def impl_table(rows, layers, threads_list):
     t = threads_list[0]
     head = ["layer", "oneDNN implementation", "XNNPACK path (inferred)", "PyTorch backend"]
@@ -251,6 +274,11 @@ def main():
                    "divided by X's.\n")
         out.append(tab + "\n")
         out.append(summary + "\n")
+        out.append(f"<details><summary>Fastest single run per library, {t} thread"
+                   f"{'s' if t > 1 else ''} (GFLOP/s; less sensitive to other jobs on a "
+                   "shared machine, not the headline figure)</summary>\n")
+        out.append(fastest_table(rows, layers, t, libs) + "\n")
+        out.append("</details>\n")
     out.append("## What the peers chose\n")
     out.append(f"At {threads_list[0]} thread{'s' if threads_list[0] > 1 else ''}. oneDNN names "
                "its implementation (`impl_info_str`); XNNPACK does not, so its path is inferred "

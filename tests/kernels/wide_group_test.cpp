@@ -138,6 +138,19 @@ TEST(WideGroup, Portable) { run_all(Isa::kPortable); }
 TEST(WideGroup, Avx2) { run_all(Isa::kAvx2); }
 TEST(WideGroup, Avx512) { run_all(Isa::kAvx512); }
 
+TEST(WideGroup, EmptyBatch) {
+  ConvDesc d;
+  d.padding = Padding::kSame;
+  d.groups = 2;
+  const Shapes s = testing::shapes_for(d, 0, 8, 8, 64, 3, 3, 32, 64, true);
+  const testing::Problem p = testing::make_problem(d, s, 1);
+  PlanOptions o;
+  o.force_kernel = "wide_group";
+  std::string kernel;
+  EXPECT_TRUE(testing::run_plan(p, o, &kernel).empty());
+  EXPECT_EQ(kernel.rfind("wide_group_igemm", 0), 0u) << kernel;
+}
+
 TEST(WideGroup, DeclinesNarrowGroups) {
   ConvDesc d;
   d.padding = Padding::kSame;

@@ -121,8 +121,8 @@ class GemmConvKernel final : public Kernel {
 
     // Enough tasks for both cores at batch 1 (an even count where possible), never splitting
     // below a row (spatial) or a few tiles of pixels (flat).
-    const i64 base = g.n * g.groups * static_cast<i64>(tiles_.size());
-    const i64 limit = flat_ ? std::max<i64>(1, g.h * g.w / (2 * tiles_[0].max_m)) : g.ho;
+    const i64 base = std::max<i64>(1, g.n * g.groups * static_cast<i64>(tiles_.size()));
+    const i64 limit = std::max<i64>(1, flat_ ? g.h * g.w / (2 * tiles_[0].max_m) : g.ho);
     blocks_ = std::clamp<i64>((kTargetTasks + base - 1) / base, 1, limit);
     if ((base * blocks_) % 2 == 1 && blocks_ < limit) ++blocks_;
   }

@@ -405,13 +405,13 @@ class Resolver {
              " is expected",
          shapes_context("", std::string("read as ") + to_string(other(want)) + " it would be " +
                                 labelled_filter_shape(other(want), s_.filter)),
-         std::string("a ") + to_string(want) + " filter is " +
+         std::string(to_string(want)) + " filters are " +
              (want == FilterFormat::kHWIO ? "[KH, KW, C_in/G, C_out]" : "[C_out, C_in/G, KH, KW]"),
          std::string(to_string(want)) + " filter " + shape_string(fixed),
          std::string(to_string(other(want))) + "-ordered filter " + shape_string(s_.filter),
-         "transpose it with w.transpose" + perm + " (numpy) to get " + shape_string(fixed) +
-             ", or pass filter_format=" + to_string(other(want)) + " (--filter-format " +
-             to_string(other(want)) + ")");
+         "transpose it with w.transpose" + perm + " in numpy (w.permute" + perm +
+             " in PyTorch) to get " + shape_string(fixed) + ", or pass filter_format=" +
+             to_string(other(want)) + " (--filter-format " + to_string(other(want)) + ")");
   }
 
   // GC001 help with explicit groups: the nearest valid C_in and the group counts that work.

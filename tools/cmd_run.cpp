@@ -62,7 +62,17 @@ int run(const RunArgs& a) {
   std::optional<io::NpyArray> b;
   if (a.bias) b = io::read_npy(*a.bias);
   const Shapes shapes{x.shape, w.shape, b ? std::optional(b->shape) : std::nullopt};
-  const Geometry g = resolve(desc, shapes);
+  Geometry g;
+  try {
+    g = resolve(desc, shapes);
+  } catch (const ShapeError& e) {
+    // Say which file holds which shape: the diagnostic itself only knows shapes.
+    Diagnostic d = e.diagnostic();
+    d.context.push_back("files: input " + a.input + " " + shape_string(x.shape) + ", filter " +
+                        a.filter + " " + shape_string(w.shape) +
+                        (b ? ", bias " + *a.bias + " " + shape_string(b->shape) : ""));
+    throw ShapeError(std::move(d));
+  }
   check_fits_in_memory(g, a.output);
   Plan plan(desc, shapes, w.data.data(), b ? b->data.data() : nullptr, options);
   if (a.compute.verbose_enabled()) {

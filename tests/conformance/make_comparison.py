@@ -95,6 +95,60 @@ def summarize_cases(rec: dict) -> dict:
     return fams
 
 
+def notes(tf: dict, th: dict) -> list:
+    out = []
+
+    def direct(rec, fam, pred):
+        ok = tot = 0
+        for case in rec["cases"].values():
+            if pred(case["case"]):
+                tot += 1
+                a = case["families"].get(fam, [])
+                ok += bool(a and a[0]["ok"] and "disagrees" not in a[0])
+        return ok, tot
+
+    def dil(c):
+        return c["dh"] > 1 or c["dw"] > 1
+
+    def strided(c):
+        return c["sh"] > 1 or c["sw"] > 1
+
+    nhwc = [("grouped or depthwise (G > 1) with dilation > 1",
+             lambda c: c["data_format"] == "NHWC" and c["groups"] > 1 and dil(c)),
+            ("stride > 1 with dilation > 1",
+             lambda c: c["data_format"] == "NHWC" and strided(c) and dil(c)),
+            ("SAME_LOWER or explicit pads (as TF's explicit padding list)",
+             lambda c: c["data_format"] == "NHWC" and c["padding"] in ("SAME_LOWER", "EXPLICIT")),
+            ("N = 0", lambda c: c["data_format"] == "NHWC" and c["n"] == 0)]
+    for what, pred in nhwc:
+        ok, tot = direct(tf, "tf.nn.conv2d", pred)
+        out.append(f"`tf.nn.conv2d` on NHWC input, {what}: accepted {ok} of {tot}, every result "
+                   "within 1e-5 of the float64 reference.")
+    ok, tot = direct(tf, "tf.nn.conv2d", lambda c: c["data_format"] == "NCHW" and c["n"] == 0)
+    ok_all, tot_all = direct(tf, "tf.nn.conv2d", lambda c: c["data_format"] == "NCHW" and c["n"] > 0)
+    out.append(f"`tf.nn.conv2d` with `data_format='NCHW'` on CPU: refused for every non-empty "
+               f"batch ({tot_all - ok_all} of {tot_all} refused), but accepted with N = 0 ({ok} of "
+               f"{tot}): the empty batch returns before the format check.")
+    ok, tot = direct(th, "F.conv2d", lambda c: c["n"] == 0)
+    out.append(f"`F.conv2d` with N = 0: accepted {ok} of {tot} (the ones refused are strided "
+               "`padding='same'` or need F.pad, like any batch size).")
+    fams = collections.defaultdict(collections.Counter)
+    for case in tf["cases"].values():
+        name = case.get("kernel") or "unknown"
+        tokens = name.split("_")
+        head = []
+        for t in tokens[:-1]:
+            if any(ch.isdigit() for ch in t):
+                break
+            head.append(t)
+        fams["_".join(head) + " (" + tokens[-1] + ")" if head else name][name] += 1
+    out.append("groupconv kernels that computed these cases (TensorFlow run; the ISA is the best "
+               "of the machine that ran it): " + "; ".join(
+                   f"`{f}` {sum(v.values())} cases, {len(v)} variants"
+                   for f, v in sorted(fams.items(), key=lambda kv: -sum(kv[1].values()))) + ".")
+    return out
+
+
 def render(tf: dict, th: dict) -> str:
     out = []
     w = out.append
@@ -190,6 +244,12 @@ def render(tf: dict, th: dict) -> str:
             res = (f"shape {r['shape']}, expected {r['want_shape']}" if r["shape"] != r["want_shape"]
                    else f"rel. L2 error {r['rel_l2']:.2f} against the reference")
             w(f"| `{api}` | {g['count']} | {md(g['example'])} | `{g['label']}` | {res} |")
+    w("")
+
+    w("## Notes computed from the records")
+    w("")
+    for line in notes(tf, th):
+        w(f"- {line}")
     w("")
 
     # Invalid configurations

@@ -65,6 +65,8 @@ args=(--layers "$layers" --threads "$threads" --min-time "$min_time" --rounds "$
 [ -n "$filter" ] && args+=(--filter "$filter")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)
+start_date=$(date -u '+%Y-%m-%d %H:%M UTC')
+commit=$(git -C "$root" describe --always --dirty 2>/dev/null || echo unknown)
 status=0
 "$gc_peers" "${args[@]}" --csv "$results/gc_peers.csv" | tee "$results/gc_peers.log" || status=$?
 csvs=(--csv "$results/gc_peers.csv")
@@ -77,7 +79,7 @@ seconds=$(( $(date +%s) - start ))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 bench/peers/make_table.py "${csvs[@]}" --out "$out" --load-before "$load_before" \
   --load-after "$load_after" --seconds "$seconds" --min-time "$min_time" --rounds "$rounds" \
-  --layers "$layers"
+  --layers "$layers" --date "$start_date" --commit "$commit"
 echo "bench_peers: $out written (run took ${seconds} s; load ${load_before} -> ${load_after})" >&2
 if [ "$status" != 0 ]; then
   echo "bench_peers: some library produced a wrong result (see the logs in $results)" >&2

@@ -3,7 +3,8 @@
 
     make_table.py --csv gc_peers.csv --csv torch.csv --out docs/PERFORMANCE.md
                   [--load-before "a b c"] [--load-after "a b c"] [--seconds N]
-                  [--min-time S] [--rounds R] [--layers FILE]
+                  [--min-time S] [--rounds R] [--layers FILE] [--date TEXT]
+                  [--commit REV]
 
 Standard library only. Every CSV has the columns
 layer,threads,library,gflops,median_ms,gflops_fastest,min_ms,runs,gflop,roofline_gflops,
@@ -19,6 +20,7 @@ import platform
 import subprocess
 
 PEAK_GFLOPS_PER_CORE = 117.0
+DISTURBED_FRACTION = 0.5
 PEERS = [("onednn", "oneDNN"), ("xnnpack", "XNNPACK"), ("torch", "PyTorch")]
 
 
@@ -62,6 +64,14 @@ def load(paths):
                 rows[key] = r
                 if r["layer"] not in order:
                     order.append(r["layer"])
+    # A multi-threaded figure below half of the same library's 1-thread figure is not the
+    # library's speed but other jobs holding a core (every worker of a parallel region must
+    # be scheduled before the call returns): mark it instead of ranking it.
+    for (layer, threads, lib), r in rows.items():
+        one = rows.get((layer, 1, lib))
+        if (threads > 1 and r["status"] == "ok" and one is not None and one["status"] == "ok"
+                and float(r["gflops"]) < DISTURBED_FRACTION * float(one["gflops"])):
+            r["status"] = "disturbed"
     return rows, order
 
 
@@ -85,6 +95,8 @@ def cell(r):
         return "–"
     if r["status"] == "wrong":
         return "WRONG"
+    if r["status"] == "disturbed":
+        return f"({float(r['gflops']):.1f})‡"
     if r["status"] != "ok":
         return "n/a"
     return f"{float(r['gflops']):.1f}"
@@ -193,6 +205,8 @@ def main():
     ap.add_argument("--load-before", default="")
     ap.add_argument("--load-after", default="")
     ap.add_argument("--seconds", default="")
+    ap.add_argument("--date", default="", help="when the run started (default: now)")
+    ap.add_argument("--commit", default="", help="the groupconv revision measured")
     ap.add_argument("--min-time", default="")
     ap.add_argument("--rounds", default="3")
     ap.add_argument("--layers", default="bench/layers.csv")
@@ -215,7 +229,8 @@ def main():
                "2·N·Ho·Wo·C_out·Cig·KH·KW (padded taps included, as everyone counts), float32, "
                "NHWC.\n")
     out.append("## Run\n")
-    out.append(f"- Date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    date = args.date or f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    out.append(f"- Date: {date}" + (f"; groupconv at `{args.commit}`" if args.commit else ""))
     cpu = f"{model}"
     if fam:
         cpu += f" (family {fam[0]}, model {fam[1]})"
@@ -236,13 +251,20 @@ def main():
         out.append(f"- Load average (1, 5, 15 min) before: {args.load_before or '?'}, after: "
                    f"{args.load_after or '?'}. The machine is shared; with a load above the "
                    "core count the 2-thread figures of every library are unreliable (a "
-                   "descheduled worker stalls the whole team), and 1-thread figures lose a few %. "
-                   "Compare ratios from the same run.")
+                   "descheduled worker stalls the whole team), and 1-thread medians drop too (the "
+                   "fastest-run tables below show by how much). Compare ratios from the same "
+                   "run.")
     if wrong:
         out.append(f"- **Wrong results** (relative L2 ≥ 1e-4 against the reference; not ranked): "
                    f"{', '.join(wrong)}")
     if failed:
         out.append(f"- Could not run: {', '.join(failed)}")
+    disturbed = [k for k, r in rows.items() if r["status"] == "disturbed"]
+    if disturbed:
+        out.append(f"- ‡ {len(disturbed)} multi-threaded figures were below half of the same "
+                   "library's 1-thread figure: other jobs held a core (a parallel call waits for "
+                   "its slowest worker). They are shown in parentheses and left out of the "
+                   "ratios and means; rerun on a quiet machine for those.")
     out.append("")
     out.append("## Method\n")
     out.append(

@@ -16,8 +16,8 @@ as eager PyTorch allows:
   has passed (at least 5); the best of the R medians is reported;
 - the output is checked against an independent float64 NumPy computation from the HWIO
   filter (relative L2 < 1e-4), so a layout mistake here is caught rather than timed.
-Asymmetric padding (SAME with an even total) is applied with F.pad inside the timed call,
-since conv2d only takes symmetric padding; the impl column says so.
+Asymmetric padding (SAME with an even total) is applied with F.pad (back to channels_last)
+inside the timed call, since conv2d only takes symmetric padding; the impl column says so.
 """
 
 import argparse
@@ -185,12 +185,15 @@ def main():
             else:
                 padding, pre = (0, 0), (l, r, t, b)
 
+            def padded(t):  # F.pad returns NCHW-contiguous; keep channels_last for oneDNN
+                return F.pad(t, pre).contiguous(memory_format=torch.channels_last)
+
             def run():
-                xi = F.pad(x, pre) if pre else x
+                xi = padded(x) if pre else x
                 return F.conv2d(xi, weight, None, stride, padding, dilation, layer.groups)
 
-            impl = backend_name(x if not pre else F.pad(x, pre), weight, stride, padding,
-                                dilation, layer.groups) + (" +F.pad" if pre else "")
+            impl = backend_name(padded(x) if pre else x, weight, stride, padding, dilation,
+                                layer.groups) + (" +F.pad" if pre else "")
             for threads in threads_list:
                 torch.set_num_threads(threads)
                 y = run()

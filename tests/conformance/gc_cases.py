@@ -422,6 +422,17 @@ def framework_message(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {s}"
 
 
+def git_commit() -> str:
+    try:
+        p = subprocess.run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cs"],
+                           capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return p.stdout.strip() + (" (+ uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
 class Refusals:
     """Collects, per oracle, what it refused and how; written as JSON at session end."""
 
@@ -430,7 +441,7 @@ class Refusals:
         self.cases: dict = {}
         self.invalid: dict = {}
         self.meta: dict = {"python": sys.version.split()[0], "numpy": np.__version__,
-                           "groupconv_bin": str(groupconv_bin())}
+                           "groupconv_bin": str(groupconv_bin()), "commit": git_commit()}
 
     def save(self):
         if not self.cases and not self.invalid:

@@ -165,7 +165,10 @@ def render(tf: dict, th: dict) -> str:
       f"{meta_tf.get('numpy', '?')}, Python {meta_tf.get('python', '?')})")
     w(f"- PyTorch {meta_th.get('torch', '?')} (Debian python3-torch, NumPy "
       f"{meta_th.get('numpy', '?')}, Python {meta_th.get('python', '?')})")
-    w(f"- groupconv: `{meta_tf.get('groupconv_bin', '?')}`")
+    binary = meta_tf.get("groupconv_bin", "?")
+    if binary.startswith(str(ROOT) + os.sep):
+        binary = binary[len(str(ROOT)) + 1:]
+    w(f"- groupconv: `{binary}`, working tree at commit {meta_tf.get('commit', '?')}")
     w("")
     w("Messages are quoted exactly as the exception's `str()`, prefixed with its type; from "
       "TensorFlow's eager errors the wrapper `{{function_node __wrapped__...device:CPU:0}}` and "

@@ -24,8 +24,6 @@ const char* mode_name(NarrowMode m) {
       return "lane2";
     case NarrowMode::kLane4:
       return "lane4";
-    case NarrowMode::kLane8:
-      return "lane8";
     case NarrowMode::kPerm1:
       return "perm1";
     case NarrowMode::kPerm2:
@@ -42,9 +40,6 @@ void choose_blocking(NarrowParams& q, i64 L) {
   if (cig == cog && (cig == 2 || cig == 4)) {
     q.mode = cig == 2 ? NarrowMode::kLane2 : NarrowMode::kLane4;
     q.gt = L / cig;
-  } else if (L == 16 && cig == 8 && cog == 8) {
-    q.mode = NarrowMode::kLane8;
-    q.gt = 2;
   } else if (cog > L / 2) {
     q.mode = NarrowMode::kBcast;
     q.gt = 1;
@@ -116,10 +111,14 @@ class NarrowGroupKernel final : public Kernel {
     q.bpack = bp;
     q.idx = ix;
 
-    // Tasks: (n, row tile, channel tile); aim for >= 32 of them so both cores stay busy.
-    const i64 units = q.n * q.ho * q.tiles;
-    q.rows_per_task = std::clamp<i64>(units / 32, 1, std::max<i64>(q.ho, 1));
+    // Tasks: (n, row tile, chunk of channel tiles), all tiles of a row together while the
+    // input lines are hot; split the tiles only when there are fewer than ~32 row tasks.
+    q.rows_per_task = std::clamp<i64>(q.n * q.ho / 32, 1, std::max<i64>(q.ho, 1));
     q.row_tiles = (q.ho + q.rows_per_task - 1) / q.rows_per_task;
+    const i64 want_chunks = (32 + q.n * q.row_tiles - 1) / (q.n * q.row_tiles);
+    q.tile_chunks = std::clamp<i64>(want_chunks, 1, q.tiles);
+    q.tiles_per_chunk = (q.tiles + q.tile_chunks - 1) / q.tile_chunks;
+    q.tile_chunks = (q.tiles + q.tiles_per_chunk - 1) / q.tiles_per_chunk;
 
     name_ = "narrow_group_" + std::to_string(q.cig) + "to" + std::to_string(q.cog) + "_";
     if (isa == Isa::kPortable) {
@@ -153,34 +152,37 @@ class NarrowGroupKernel final : public Kernel {
     const NarrowParams& q = q_;
     const i64 taps = q.kh * q.kw;
     for (i64 task = begin; task < end; ++task) {
-      const i64 gi = task % q.tiles;
-      const i64 rest = task / q.tiles;
+      const i64 chunk = task % q.tile_chunks;
+      const i64 rest = task / q.tile_chunks;
       const i64 rt = rest % q.row_tiles;
       const i64 n = rest / q.row_tiles;
-      const float* wg = q.wpack + gi * taps * q.cig * q.cog;
-      const float* xg = x + n * q.h * q.w * q.c_in + gi * q.cig;
+      const i64 g_end = std::min(q.tiles, (chunk + 1) * q.tiles_per_chunk);
       const i64 oh_end = std::min(q.ho, (rt + 1) * q.rows_per_task);
       for (i64 oh = rt * q.rows_per_task; oh < oh_end; ++oh) {
-        for (i64 ow = 0; ow < q.wo; ++ow) {
-          float acc[16];
-          for (i64 o = 0; o < q.cog; ++o) acc[o] = q.bpack[gi * q.cog + o];
-          for (i64 kh = 0; kh < q.kh; ++kh) {
-            const i64 ih = oh * q.sh - q.pad_top + kh * q.dh;
-            if (ih < 0 || ih >= q.h) continue;
-            for (i64 kw = 0; kw < q.kw; ++kw) {
-              const i64 iw = ow * q.sw - q.pad_left + kw * q.dw;
-              if (iw < 0 || iw >= q.w) continue;
-              const float* xp = xg + (ih * q.w + iw) * q.c_in;
-              const float* wt = wg + (kh * q.kw + kw) * q.cig * q.cog;
-              for (i64 j = 0; j < q.cig; ++j) {
-                const float xv = xp[j];
-                const float* wr = wt + j * q.cog;
-                for (i64 o = 0; o < q.cog; ++o) acc[o] += xv * wr[o];
+        for (i64 gi = chunk * q.tiles_per_chunk; gi < g_end; ++gi) {
+          const float* wg = q.wpack + gi * taps * q.cig * q.cog;
+          const float* xg = x + n * q.h * q.w * q.c_in + gi * q.cig;
+          for (i64 ow = 0; ow < q.wo; ++ow) {
+            float acc[16];
+            for (i64 o = 0; o < q.cog; ++o) acc[o] = q.bpack[gi * q.cog + o];
+            for (i64 kh = 0; kh < q.kh; ++kh) {
+              const i64 ih = oh * q.sh - q.pad_top + kh * q.dh;
+              if (ih < 0 || ih >= q.h) continue;
+              for (i64 kw = 0; kw < q.kw; ++kw) {
+                const i64 iw = ow * q.sw - q.pad_left + kw * q.dw;
+                if (iw < 0 || iw >= q.w) continue;
+                const float* xp = xg + (ih * q.w + iw) * q.c_in;
+                const float* wt = wg + (kh * q.kw + kw) * q.cig * q.cog;
+                for (i64 j = 0; j < q.cig; ++j) {
+                  const float xv = xp[j];
+                  const float* wr = wt + j * q.cog;
+                  for (i64 o = 0; o < q.cog; ++o) acc[o] += xv * wr[o];
+                }
               }
             }
+            float* yp = y + ((n * q.ho + oh) * q.wo + ow) * q.c_out + gi * q.cog;
+            std::memcpy(yp, acc, static_cast<std::size_t>(q.cog) * sizeof(float));
           }
-          float* yp = y + ((n * q.ho + oh) * q.wo + ow) * q.c_out + gi * q.cog;
-          std::memcpy(yp, acc, static_cast<std::size_t>(q.cog) * sizeof(float));
         }
       }
     }

@@ -20,6 +20,8 @@ struct Vec {
   static R loadm(const float* p, M m) { return _mm256_maskload_ps(p, m); }
   static void storem(float* p, R v, M m) { _mm256_maskstore_ps(p, m, v); }
   static R load(const float* p) { return _mm256_load_ps(p); }  // packed, 64-byte aligned
+  static R loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, R v) { _mm256_storeu_ps(p, v); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
   template <int IMM>
@@ -48,24 +50,22 @@ void narrow_group_run_avx2(const NarrowParams& q, const float* x, float* y, std:
   switch (q.mode) {
     case NarrowMode::kBcast:
       if (q.vt == 2) {
-        run_tasks<SrcBcast, 2, 4>(q, x, y, begin, end);
+        run_tasks<SrcBcast, 2, 4, 2, 4>(q, x, y, begin, end);
       } else {
-        run_tasks<SrcBcast, 1, 8>(q, x, y, begin, end);
+        run_tasks<SrcBcast, 1, 10, 8, 8>(q, x, y, begin, end);
       }
       break;
     case NarrowMode::kLane2:
-      run_tasks<SrcLane<2>, 1, 8>(q, x, y, begin, end);
+      run_tasks<SrcLane<2>, 1, 10, 8, 8>(q, x, y, begin, end);
       break;
     case NarrowMode::kLane4:
-      run_tasks<SrcLane<4>, 1, 8>(q, x, y, begin, end);
+      run_tasks<SrcLane<4>, 1, 10, 8, 8>(q, x, y, begin, end);
       break;
-    case NarrowMode::kLane8:
-      break;  // AVX-512 only; the factory never picks it here
     case NarrowMode::kPerm1:
-      run_tasks<SrcPerm1, 1, 8>(q, x, y, begin, end);
+      run_tasks<SrcPerm1, 1, 10, 8, 8>(q, x, y, begin, end);
       break;
     case NarrowMode::kPerm2:
-      run_tasks<SrcPerm2, 1, 8>(q, x, y, begin, end);
+      run_tasks<SrcPerm2, 1, 10, 8, 8>(q, x, y, begin, end);
       break;
   }
 }

@@ -19,6 +19,8 @@ struct Vec {
   static R loadm(const float* p, M m) { return _mm512_maskz_loadu_ps(m, p); }
   static void storem(float* p, R v, M m) { _mm512_mask_storeu_ps(p, m, v); }
   static R load(const float* p) { return _mm512_load_ps(p); }  // packed, 64-byte aligned
+  static R loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, R v) { _mm512_storeu_ps(p, v); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R bcast(const float* p) { return _mm512_set1_ps(*p); }
   template <int IMM>
@@ -26,12 +28,6 @@ struct Vec {
     // The masked form with an all-ones mask: GCC 12's unmasked one passes an undefined source
     // and warns (-Wmaybe-uninitialized); the instruction is the same.
     return _mm512_mask_permute_ps(v, static_cast<__mmask16>(0xFFFF), v, IMM);
-  }
-  static R dup_even_blocks(R v) {  // 128-bit blocks 0,0,2,2
-    return _mm512_mask_shuffle_f32x4(v, static_cast<__mmask16>(0xFFFF), v, v, 0xA0);
-  }
-  static R dup_odd_blocks(R v) {  // 128-bit blocks 1,1,3,3
-    return _mm512_mask_shuffle_f32x4(v, static_cast<__mmask16>(0xFFFF), v, v, 0xF5);
   }
   static R perm1(const std::int32_t* idx, R v) {
     return _mm512_mask_permutexvar_ps(v, static_cast<__mmask16>(0xFFFF), _mm512_load_si512(idx), v);
@@ -43,7 +39,6 @@ struct Vec {
 
 }  // namespace
 
-#define NARROW_HAS_LANE8 1
 #include "kernels/grouped/narrow_group_impl.hpp"
 
 namespace groupconv::detail {
@@ -52,22 +47,19 @@ void narrow_group_run_avx512(const NarrowParams& q, const float* x, float* y, st
                              std::int64_t end) {
   switch (q.mode) {
     case NarrowMode::kBcast:
-      run_tasks<SrcBcast, 1, 12>(q, x, y, begin, end);
+      run_tasks<SrcBcast, 1, 14, 12, 12>(q, x, y, begin, end);
       break;
     case NarrowMode::kLane2:
-      run_tasks<SrcLane<2>, 1, 12>(q, x, y, begin, end);
+      run_tasks<SrcLane<2>, 1, 14, 12, 12>(q, x, y, begin, end);
       break;
     case NarrowMode::kLane4:
-      run_tasks<SrcLane<4>, 1, 12>(q, x, y, begin, end);
-      break;
-    case NarrowMode::kLane8:
-      run_tasks<SrcLane8, 1, 12>(q, x, y, begin, end);
+      run_tasks<SrcLane<4>, 1, 14, 12, 12>(q, x, y, begin, end);
       break;
     case NarrowMode::kPerm1:
-      run_tasks<SrcPerm1, 1, 12>(q, x, y, begin, end);
+      run_tasks<SrcPerm1, 1, 14, 12, 12>(q, x, y, begin, end);
       break;
     case NarrowMode::kPerm2:
-      run_tasks<SrcPerm2, 1, 12>(q, x, y, begin, end);
+      run_tasks<SrcPerm2, 1, 14, 12, 12>(q, x, y, begin, end);
       break;
   }
 }

@@ -25,25 +25,28 @@ struct TileCtx {
   const float* b;  // [vt * L]
   const std::int32_t* idx;
   i64 in_base, out_base;
+  bool full_in;       // a whole vector from in_base stays inside the pixel: plain loads
+  bool full_out;      // every lane of the tile's vectors is an output of this tile
   Vec::M in0, in1;    // input lanes of the tile (first / second vector)
   Vec::M out0, out1;  // output lanes
 };
 
-// ---- sources: how x_j is formed -------------------------------------------------------
+inline Vec::R load_in(const float* p, Vec::M m, bool full) {
+  return full ? Vec::loadu(p) : Vec::loadm(p, m);
+}
+
+// ---- sources: how x_j ("input channel j of the lane's own group") is formed --------------
 
 struct SrcBcast {
   static constexpr int kCig = 0;
-  using Prep = const float*;
-  static Prep prep(const float* p, const TileCtx&) { return p; }
-  static Vec::R get(Prep p, int j, const TileCtx&) { return Vec::bcast(p + j); }
+  static Vec::R get(const float* p, int j, const TileCtx&) { return Vec::bcast(p + j); }
 };
 
 template <int CIG>
-struct SrcLane {  // CIG = 2 or 4
+struct SrcLane {  // Cig = Cog = CIG = 2 or 4: in-lane permute with an immediate
   static constexpr int kCig = CIG;
-  using Prep = Vec::R;
-  static Prep prep(const float* p, const TileCtx& t) { return Vec::loadm(p, t.in0); }
-  static Vec::R get(Prep v, int j, const TileCtx&) {
+  static Vec::R get(const float* p, int j, const TileCtx& t) {
+    const Vec::R v = load_in(p, t.in0, t.full_in);
     if constexpr (CIG == 4) {
       switch (j) {
         case 0:
@@ -61,56 +64,18 @@ struct SrcLane {  // CIG = 2 or 4
   }
 };
 
-#if defined(NARROW_HAS_LANE8)
-struct SrcLane8 {
-  static constexpr int kCig = 8;
-  struct Prep {
-    Vec::R lo, hi;
-  };
-  static Prep prep(const float* p, const TileCtx& t) {
-    const Vec::R v = Vec::loadm(p, t.in0);
-    return {Vec::dup_even_blocks(v), Vec::dup_odd_blocks(v)};
-  }
-  static Vec::R get(const Prep& q, int j, const TileCtx&) {
-    switch (j) {
-      case 0:
-        return Vec::lperm<0x00>(q.lo);
-      case 1:
-        return Vec::lperm<0x55>(q.lo);
-      case 2:
-        return Vec::lperm<0xAA>(q.lo);
-      case 3:
-        return Vec::lperm<0xFF>(q.lo);
-      case 4:
-        return Vec::lperm<0x00>(q.hi);
-      case 5:
-        return Vec::lperm<0x55>(q.hi);
-      case 6:
-        return Vec::lperm<0xAA>(q.hi);
-      default:
-        return Vec::lperm<0xFF>(q.hi);
-    }
-  }
-};
-#endif
-
 struct SrcPerm1 {
   static constexpr int kCig = 0;
-  using Prep = Vec::R;
-  static Prep prep(const float* p, const TileCtx& t) { return Vec::loadm(p, t.in0); }
-  static Vec::R get(Prep v, int j, const TileCtx& t) { return Vec::perm1(t.idx + j * Vec::L, v); }
+  static Vec::R get(const float* p, int j, const TileCtx& t) {
+    return Vec::perm1(t.idx + j * Vec::L, load_in(p, t.in0, t.full_in));
+  }
 };
 
 struct SrcPerm2 {
   static constexpr int kCig = 0;
-  struct Prep {
-    Vec::R a, b;
-  };
-  static Prep prep(const float* p, const TileCtx& t) {
-    return {Vec::loadm(p, t.in0), Vec::loadm(p + Vec::L, t.in1)};
-  }
-  static Vec::R get(const Prep& q, int j, const TileCtx& t) {
-    return Vec::perm2(t.idx + j * Vec::L, q.a, q.b);
+  static Vec::R get(const float* p, int j, const TileCtx& t) {
+    return Vec::perm2(t.idx + j * Vec::L, load_in(p, t.in0, t.full_in),
+                      Vec::loadm(p + Vec::L, t.in1));
   }
 };
 
@@ -130,44 +95,63 @@ inline void store_acc(const Vec::R (&acc)[P][VT], float* y, i64 c_out, int np, c
 #pragma GCC unroll 32
   for (int p = 0; p < P; ++p) {
     if (p < np) {
-      Vec::storem(y + p * c_out, acc[p][0], t.out0);
-      if constexpr (VT == 2) Vec::storem(y + p * c_out + Vec::L, acc[p][1], t.out1);
+      if (t.full_out) {
+        Vec::storeu(y + p * c_out, acc[p][0]);
+        if constexpr (VT == 2) Vec::storeu(y + p * c_out + Vec::L, acc[p][1]);
+      } else {
+        Vec::storem(y + p * c_out, acc[p][0], t.out0);
+        if constexpr (VT == 2) Vec::storem(y + p * c_out + Vec::L, acc[p][1], t.out1);
+      }
     }
   }
 }
 
-// Fixed kernel width KW, stride SW, dilation 1: column-major over the block's input columns.
+// Fixed kernel width KW, stride SW, dilation 1. For each input channel j of the group, the
+// KW weight vectors stay in registers while the block's input columns stream past: each
+// column is loaded and permuted once per j and feeds every tap that reads it.
 template <class S, int VT, int KW, int SW, int P, bool EDGE>
 void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, float* y_px, i64 oh,
                  i64 ow0, int np) {
   constexpr int NC = (P - 1) * SW + KW;
   const int ncig = S::kCig != 0 ? S::kCig : static_cast<int>(q.cig);
-  const int last_col = (np - 1) * SW + KW - 1;
+  static_assert(NC <= 32, "column mask is 32 bits");
   Vec::R acc[P][VT];
   init_acc<VT, P>(acc, t);
   const i64 iw0 = ow0 * SW - q.pad_left;
+  // Edge blocks: the columns inside the row that some pixel < np reads. Pixels >= np are
+  // computed from those columns too (a few wasted FMAs) but never stored.
+  std::uint32_t cols = 0;
+  if constexpr (EDGE) {
+    const i64 last_col = (np - 1) * SW + KW - 1;
+    for (int c = 0; c < NC; ++c) {
+      if (iw0 + c >= 0 && iw0 + c < q.w && c <= last_col) cols |= 1u << c;
+    }
+  }
   for (i64 kh = 0; kh < q.kh; ++kh) {
     const i64 ih = oh * q.sh - q.pad_top + kh * q.dh;
     if (ih < 0 || ih >= q.h) continue;
-    const float* xr = x_img + ih * q.w * q.c_in + t.in_base;
+    const float* xr = x_img + (ih * q.w + iw0) * q.c_in + t.in_base;
     const float* wk = t.w + kh * KW * ncig * VT * Vec::L;
+#pragma GCC unroll 4
+    for (int j = 0; j < ncig; ++j) {
+      Vec::R w[KW][VT];
+#pragma GCC unroll 8
+      for (int kw = 0; kw < KW; ++kw) {
+        const float* wp = wk + (kw * ncig + j) * VT * Vec::L;
+        w[kw][0] = Vec::load(wp);
+        if constexpr (VT == 2) w[kw][1] = Vec::load(wp + Vec::L);
+      }
 #pragma GCC unroll 64
-    for (int c = 0; c < NC; ++c) {
-      const i64 iw = iw0 + c;
-      if (EDGE && (iw < 0 || iw >= q.w || c > last_col)) continue;
-      const auto pr = S::prep(xr + iw * q.c_in, t);
-#pragma GCC unroll 16
-      for (int j = 0; j < ncig; ++j) {
-        const Vec::R xj = S::get(pr, j, t);
+      for (int c = 0; c < NC; ++c) {
+        if (EDGE && ((cols >> c) & 1u) == 0) continue;
+        const Vec::R xj = S::get(xr + c * q.c_in, j, t);
 #pragma GCC unroll 8
         for (int kw = 0; kw < KW; ++kw) {
           const int d = c - kw;
           if (d < 0 || d % SW != 0 || d / SW >= P) continue;
           const int p = d / SW;
-          if (EDGE && p >= np) continue;
-          const float* wp = wk + (kw * ncig + j) * VT * Vec::L;
-          acc[p][0] = Vec::fma(xj, Vec::load(wp), acc[p][0]);
-          if constexpr (VT == 2) acc[p][1] = Vec::fma(xj, Vec::load(wp + Vec::L), acc[p][1]);
+          acc[p][0] = Vec::fma(xj, w[kw][0], acc[p][0]);
+          if constexpr (VT == 2) acc[p][1] = Vec::fma(xj, w[kw][1], acc[p][1]);
         }
       }
     }
@@ -190,17 +174,18 @@ void block_generic(const NarrowParams& q, const TileCtx& t, const float* x_img, 
     for (i64 kw = 0; kw < q.kw; ++kw) {
       const float* wk = t.w + (kh * q.kw + kw) * ncig * VT * Vec::L;
       const i64 iwk = iw0 + kw * q.dw;
+#pragma GCC unroll 4
+      for (int j = 0; j < ncig; ++j) {
+        const float* wp = wk + j * VT * Vec::L;
+        const Vec::R w0 = Vec::load(wp);
+        const Vec::R w1 = VT == 2 ? Vec::load(wp + Vec::L) : w0;
 #pragma GCC unroll 32
-      for (int p = 0; p < P; ++p) {
-        const i64 iw = iwk + p * q.sw;
-        if (EDGE && (p >= np || iw < 0 || iw >= q.w)) continue;
-        const auto pr = S::prep(xr + iw * q.c_in, t);
-#pragma GCC unroll 16
-        for (int j = 0; j < ncig; ++j) {
-          const Vec::R xj = S::get(pr, j, t);
-          const float* wp = wk + j * VT * Vec::L;
-          acc[p][0] = Vec::fma(xj, Vec::load(wp), acc[p][0]);
-          if constexpr (VT == 2) acc[p][1] = Vec::fma(xj, Vec::load(wp + Vec::L), acc[p][1]);
+        for (int p = 0; p < P; ++p) {
+          const i64 iw = iwk + p * q.sw;
+          if (EDGE && (p >= np || iw < 0 || iw >= q.w)) continue;
+          const Vec::R xj = S::get(xr + iw * q.c_in, j, t);
+          acc[p][0] = Vec::fma(xj, w0, acc[p][0]);
+          if constexpr (VT == 2) acc[p][1] = Vec::fma(xj, w1, acc[p][1]);
         }
       }
     }
@@ -215,18 +200,19 @@ struct RowFns {
   int p;
 };
 
-template <class S, int VT, int P>
+// P3: block for the 3-wide fixed paths, P5: 5-wide, PG: generic.
+template <class S, int VT, int P3, int P5, int PG>
 RowFns pick_row_fns(const NarrowParams& q) {
   if (q.dw == 1 && q.kw == 3 && q.sw == 1) {
-    return {&block_fixed<S, VT, 3, 1, P, false>, &block_fixed<S, VT, 3, 1, P, true>, P};
+    return {&block_fixed<S, VT, 3, 1, P3, false>, &block_fixed<S, VT, 3, 1, P3, true>, P3};
   }
   if (q.dw == 1 && q.kw == 3 && q.sw == 2) {
-    return {&block_fixed<S, VT, 3, 2, P, false>, &block_fixed<S, VT, 3, 2, P, true>, P};
+    return {&block_fixed<S, VT, 3, 2, P3, false>, &block_fixed<S, VT, 3, 2, P3, true>, P3};
   }
   if (q.dw == 1 && q.kw == 5 && q.sw == 1) {
-    return {&block_fixed<S, VT, 5, 1, P, false>, &block_fixed<S, VT, 5, 1, P, true>, P};
+    return {&block_fixed<S, VT, 5, 1, P5, false>, &block_fixed<S, VT, 5, 1, P5, true>, P5};
   }
-  return {&block_generic<S, VT, P, false>, &block_generic<S, VT, P, true>, P};
+  return {&block_generic<S, VT, PG, false>, &block_generic<S, VT, PG, true>, PG};
 }
 
 inline TileCtx make_tile(const NarrowParams& q, i64 tile) {
@@ -241,6 +227,8 @@ inline TileCtx make_tile(const NarrowParams& q, i64 tile) {
   t.out_base = g0 * q.cog;
   const i64 span = gn * q.cig;
   const i64 lanes = gn * q.cog;
+  t.full_in = t.in_base + Vec::L <= q.c_in;
+  t.full_out = lanes == q.vt * Vec::L;
   t.in0 = Vec::mask(span);
   t.in1 = Vec::mask(span - Vec::L);
   t.out0 = Vec::mask(lanes);
@@ -248,27 +236,74 @@ inline TileCtx make_tile(const NarrowParams& q, i64 tile) {
   return t;
 }
 
-template <class S, int VT, int P>
+inline void prefetch_span(const char* p, i64 bytes, int rw) {
+  for (i64 o = 0; o < bytes; o += 64) {
+    if (rw != 0) {
+      __builtin_prefetch(p + o, 1, 3);
+    } else {
+      __builtin_prefetch(p + o, 0, 3);
+    }
+  }
+  if (rw != 0) {
+    __builtin_prefetch(p + bytes - 1, 1, 3);
+  } else {
+    __builtin_prefetch(p + bytes - 1, 0, 3);
+  }
+}
+
+// This tile's lines of the input rows that output row oh + 1 adds, and of output row oh + 1.
+inline void prefetch_next(const NarrowParams& q, const TileCtx& t, const float* x_img,
+                          const float* y_next, i64 ih_first) {
+  const i64 span = (q.groups - t.in_base / q.cig < q.gt ? q.groups - t.in_base / q.cig : q.gt);
+  const i64 in_bytes = span * q.cig * 4;
+  const i64 out_bytes = span * q.cog * 4;
+  const i64 ih_last = ih_first + (q.kh - 1) * q.dh;
+  for (i64 kh = 0; kh < q.kh; ++kh) {
+    const i64 ih = ih_first + q.sh + kh * q.dh;
+    if (ih < 0 || ih >= q.h) continue;
+    // Already read by row oh (same dilation lattice, inside its span)?
+    if (ih <= ih_last && (ih - ih_first) % q.dh == 0) continue;
+    const float* r = x_img + ih * q.w * q.c_in + t.in_base;
+    for (i64 iw = 0; iw < q.w; ++iw) {
+      prefetch_span(reinterpret_cast<const char*>(r + iw * q.c_in), in_bytes, 0);
+    }
+  }
+  for (i64 ow = 0; ow < q.wo; ++ow) {
+    prefetch_span(reinterpret_cast<const char*>(y_next + ow * q.c_out), out_bytes, 1);
+  }
+}
+
+template <class S, int VT, int P3, int P5, int PG>
 void run_tasks(const NarrowParams& q, const float* x, float* y, i64 begin, i64 end) {
-  const RowFns f = pick_row_fns<S, VT, P>(q);
+  const RowFns f = pick_row_fns<S, VT, P3, P5, PG>(q);
   // Output pixels whose taps all lie inside the row: [ow_lo, ow_hi).
   const i64 ow_lo = (q.pad_left + q.sw - 1) / q.sw;
   const i64 reach = q.w - 1 + q.pad_left - (q.kw - 1) * q.dw;
   const i64 ow_hi = reach < 0 ? 0 : reach / q.sw + 1;
   for (i64 task = begin; task < end; ++task) {
-    const i64 tile = task % q.tiles;
-    const i64 rest = task / q.tiles;
+    const i64 chunk = task % q.tile_chunks;
+    const i64 rest = task / q.tile_chunks;
     const i64 rt = rest % q.row_tiles;
     const i64 n = rest / q.row_tiles;
-    const TileCtx t = make_tile(q, tile);
     const float* x_img = x + n * q.h * q.w * q.c_in;
+    const i64 tile_end =
+        (chunk + 1) * q.tiles_per_chunk < q.tiles ? (chunk + 1) * q.tiles_per_chunk : q.tiles;
     const i64 oh_end = (rt + 1) * q.rows_per_task < q.ho ? (rt + 1) * q.rows_per_task : q.ho;
     for (i64 oh = rt * q.rows_per_task; oh < oh_end; ++oh) {
-      float* y_row = y + (n * q.ho + oh) * q.wo * q.c_out + t.out_base;
-      for (i64 ow = 0; ow < q.wo; ow += f.p) {
-        const int np = static_cast<int>(q.wo - ow < f.p ? q.wo - ow : f.p);
-        const bool inside = np == f.p && ow >= ow_lo && ow + np <= ow_hi;
-        (inside ? f.interior : f.edge)(q, t, x_img, y_row + ow * q.c_out, oh, ow, np);
+      // Input rows the next output row reads and this one does not, and the next output
+      // row: prefetched tile by tile while this row computes. Batched layers stream from
+      // DRAM, and a tile's lines are 1 KiB+ apart, which the hardware prefetchers miss.
+      const i64 ih_first = oh * q.sh - q.pad_top;
+      const bool has_next = oh + 1 < q.ho;
+      for (i64 tile = chunk * q.tiles_per_chunk; tile < tile_end; ++tile) {
+        const TileCtx t = make_tile(q, tile);
+        float* y_row = y + (n * q.ho + oh) * q.wo * q.c_out + t.out_base;
+        if (has_next) prefetch_next(q, t, x_img, y_row + q.wo * q.c_out, ih_first);
+        for (i64 ow = 0; ow < q.wo; ow += f.p) {
+          const int np = static_cast<int>(q.wo - ow < f.p ? q.wo - ow : f.p);
+          const bool inside = np == f.p && ow >= ow_lo && ow + np <= ow_hi;
+          (inside ? f.interior : f.edge)(q, t, x_img, y_row + ow * q.c_out, oh, ow, np);
+        }
       }
     }
   }

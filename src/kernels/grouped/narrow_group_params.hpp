@@ -11,7 +11,6 @@ enum class NarrowMode : std::int32_t {
   kBcast = 0,  // one group per tile: x_j is a scalar broadcast from memory
   kLane2 = 1,  // Cig = Cog = 2: in-128-bit-lane permute with an immediate
   kLane4 = 2,  // Cig = Cog = 4: in-128-bit-lane permute with an immediate
-  kLane8 = 3,  // Cig = Cog = 8 (AVX-512): 128-bit block shuffle, then in-lane permute
   kPerm1 = 4,  // the tile's input channels fit one vector: variable permute
   kPerm2 = 5,  // they fit two vectors: two-source permute (AVX2: two permutes + blend)
 };
@@ -20,20 +19,22 @@ struct NarrowParams {
   std::int64_t n, h, w, c_in, c_out, ho, wo;
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left;
   std::int64_t cig, cog, groups;
-  std::int64_t gt;     // groups per tile (tiles start at group boundaries)
-  std::int64_t tiles;  // ceil(groups / gt)
-  std::int64_t vt;     // vectors per tile (1, or 2 for AVX2 with Cog > 8)
-  std::int64_t lanes;  // floats per vector (16, 8)
-  std::int64_t rows_per_task, row_tiles;
+  std::int64_t gt;                            // groups per tile (tiles start at group boundaries)
+  std::int64_t tiles;                         // ceil(groups / gt)
+  std::int64_t vt;                            // vectors per tile (1, or 2 for AVX2 with Cog > 8)
+  std::int64_t lanes;                         // floats per vector (16, 8)
+  std::int64_t rows_per_task, row_tiles;      // output rows of a task, and how many such
+  std::int64_t tiles_per_chunk, tile_chunks;  // channel tiles of a task, and how many such
   NarrowMode mode;
   const float* wpack;       // [tile][kh][kw][cig][vt * lanes]
   const float* bpack;       // [tile][vt * lanes]
   const std::int32_t* idx;  // [cig][lanes] permute indices (kPerm1 / kPerm2)
 
-  [[nodiscard]] std::int64_t num_tasks() const { return n * row_tiles * tiles; }
+  [[nodiscard]] std::int64_t num_tasks() const { return n * row_tiles * tile_chunks; }
 };
 
-// One per ISA; run tasks [begin, end) (task = (n, row tile, channel tile)).
+// One per ISA; run tasks [begin, end) (task = (n, row tile, chunk of channel tiles); within a
+// task, row by row, every tile of the chunk, so each input line is used while it is hot).
 void narrow_group_run_avx512(const NarrowParams& q, const float* x, float* y, std::int64_t begin,
                              std::int64_t end);
 void narrow_group_run_avx2(const NarrowParams& q, const float* x, float* y, std::int64_t begin,

@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -557,14 +556,6 @@ def invalid_pads(inv: Invalid) -> Optional[tuple]:
     return tuple(int(v) for v in inv.padding.split(","))
 
 
-def load_json(path: Path) -> dict:
-    return json.loads(path.read_text())
-
-
-def tmpdir(prefix: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=prefix))
-
-
 # ---------------------------------------------------------------------------------------------
 # The per-case check both suites run
 # ---------------------------------------------------------------------------------------------
@@ -668,7 +659,7 @@ def check_case(c: Case, families: dict, families64: dict, records: Refusals, wor
             problems.append(f"groupconv check says output {shape}, expected {c.output_shape()}:"
                             f"\n{p.stdout}")
         pads = parse_check_pads(p.stdout)
-        if pads is not None and pads != c.resolved_pads():
+        if pads != c.resolved_pads():
             problems.append(f"groupconv check says pads {pads}, expected {c.resolved_pads()}")
     assert not problems, c.label() + "\n" + "\n".join(problems)
 

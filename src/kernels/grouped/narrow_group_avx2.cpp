@@ -28,6 +28,9 @@ struct Vec {
   static R lperm(R v) {
     return _mm256_permute_ps(v, IMM);
   }
+  static R lpermv(const std::int32_t* idx, R v) {
+    return _mm256_permutevar_ps(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx)));
+  }
   static R perm1(const std::int32_t* idx, R v) {
     return _mm256_permutevar8x32_ps(v, _mm256_load_si256(reinterpret_cast<const __m256i*>(idx)));
   }
@@ -56,16 +59,16 @@ void narrow_group_run_avx2(const NarrowParams& q, const float* x, float* y, std:
       }
       break;
     case NarrowMode::kLane2:
-      run_tasks<SrcLane<2>, 1, 10, 8, 8>(q, x, y, begin, end);
+      run_tasks<SrcLane<2>, 1, 8, 8, 8>(q, x, y, begin, end);
       break;
     case NarrowMode::kLane4:
-      run_tasks<SrcLane<4>, 1, 10, 8, 8>(q, x, y, begin, end);
+      run_tasks<SrcLane<4>, 1, 8, 8, 8>(q, x, y, begin, end);
       break;
     case NarrowMode::kPerm1:
-      run_tasks<SrcPerm1, 1, 10, 8, 8>(q, x, y, begin, end);
+      run_tasks<SrcPerm1, 1, 8, 8, 8>(q, x, y, begin, end);
       break;
     case NarrowMode::kPerm2:
-      run_tasks<SrcPerm2, 1, 10, 8, 8>(q, x, y, begin, end);
+      run_tasks<SrcPerm2, 1, 8, 6, 8>(q, x, y, begin, end);
       break;
   }
 }

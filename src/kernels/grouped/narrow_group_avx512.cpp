@@ -29,6 +29,9 @@ struct Vec {
     // and warns (-Wmaybe-uninitialized); the instruction is the same.
     return _mm512_mask_permute_ps(v, static_cast<__mmask16>(0xFFFF), v, IMM);
   }
+  static R lpermv(const std::int32_t* idx, R v) {
+    return _mm512_mask_permutevar_ps(v, static_cast<__mmask16>(0xFFFF), v, _mm512_load_si512(idx));
+  }
   static R perm1(const std::int32_t* idx, R v) {
     return _mm512_mask_permutexvar_ps(v, static_cast<__mmask16>(0xFFFF), _mm512_load_si512(idx), v);
   }

@@ -43,7 +43,7 @@ struct SrcBcast {
 };
 
 template <int CIG>
-struct SrcLane {  // Cig = Cog = CIG = 2 or 4: in-lane permute with an immediate
+struct SrcLane {  // Cig = Cog = CIG = 2 or 4: in-128-bit-lane permute with an immediate
   static constexpr int kCig = CIG;
   static Vec::R get(const float* p, int j, const TileCtx& t) {
     const Vec::R v = load_in(p, t.in0, t.full_in);
@@ -134,6 +134,10 @@ void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, fl
     const float* wk = t.w + kh * KW * ncig * VT * Vec::L;
 #pragma GCC unroll 4
     for (int j = 0; j < ncig; ++j) {
+      // Opaque to the optimiser: the column loads stay inside this loop instead of being
+      // hoisted (and spilled) as loop invariants.
+      const float* xc = xr;
+      __asm__("" : "+r"(xc));
       Vec::R w[KW][VT];
 #pragma GCC unroll 8
       for (int kw = 0; kw < KW; ++kw) {
@@ -144,7 +148,7 @@ void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, fl
 #pragma GCC unroll 64
       for (int c = 0; c < NC; ++c) {
         if (EDGE && ((cols >> c) & 1u) == 0) continue;
-        const Vec::R xj = S::get(xr + c * q.c_in, j, t);
+        const Vec::R xj = S::get(xc + c * q.c_in, j, t);
 #pragma GCC unroll 8
         for (int kw = 0; kw < KW; ++kw) {
           const int d = c - kw;
@@ -174,7 +178,7 @@ void block_generic(const NarrowParams& q, const TileCtx& t, const float* x_img, 
     for (i64 kw = 0; kw < q.kw; ++kw) {
       const float* wk = t.w + (kh * q.kw + kw) * ncig * VT * Vec::L;
       const i64 iwk = iw0 + kw * q.dw;
-#pragma GCC unroll 4
+#pragma GCC unroll 1
       for (int j = 0; j < ncig; ++j) {
         const float* wp = wk + j * VT * Vec::L;
         const Vec::R w0 = Vec::load(wp);

@@ -20,7 +20,7 @@ using RunFn = void (*)(const dw::Params&, const float*, float*, i64, i64);
 constexpr i64 kStreamBytes = 16LL << 20;
 // Input rows of one row tile (all channels) should stay in L2 while every channel tile of
 // the row tile reads them.
-constexpr i64 kRowTileBytes = 512LL << 10;
+constexpr i64 kRowTileBytes = 256LL << 10;
 // Enough tasks that two threads stay balanced even at batch 1.
 constexpr i64 kMinTasks = 32;
 
@@ -59,21 +59,33 @@ class DepthwiseKernel final : public Kernel {
     p.wo = g.wo;
     p.lanes = lanes;
     p.tiles = (g.c_out + lanes - 1) / lanes;
-    // 16-register ISAs: KW taps + block + input must fit, so narrower blocks for wide kernels.
+    p.group = std::max<i64>(1, 16 / lanes);
+    p.groups = (p.tiles + p.group - 1) / p.group;
     p.bmax = max_block;
-    if (lanes < 16 && g.kw > 3) p.bmax = 6;
+    if (lanes < 16) {
+      // 16 registers: the specialised path holds KW taps + the block + one input column;
+      // the generic one a tap, the block, an input (and the permutation for m > 1).
+      if (g.cog == 1 && g.dw == 1 && (g.sw == 1 || g.sw == 2) && g.kw <= 7 && g.kw % 2 == 1) {
+        p.bmax = g.kw == 3 ? 11 : g.kw == 5 ? 9 : 7;
+      } else {
+        p.bmax = g.cog == 1 ? 12 : 10;
+      }
+    }
 
     // Row tiles: the input rows of a tile (all channels) fit in L2, and enough tasks overall.
     const i64 row_bytes = std::max<i64>(1, g.w * g.c_in * 4);
     const i64 in_rows = std::max<i64>(1, kRowTileBytes / row_bytes - (g.kh - 1) * g.dh);
     i64 rows = std::max<i64>(1, in_rows / g.sh);
-    const i64 per_image = std::max<i64>(1, g.n * p.tiles);
+    const i64 per_image = std::max<i64>(1, g.n * p.groups);
     const i64 want_row_tiles = (kMinTasks + per_image - 1) / per_image;
     rows = std::min(rows, std::max<i64>(1, (g.ho + want_row_tiles - 1) / want_row_tiles));
     rows = std::min(rows, std::max<i64>(1, g.ho));
     p.rows_per_task = rows;
     p.row_tiles = (g.ho + rows - 1) / rows;
-    p.stream = g.output_elements() * 4 > kStreamBytes;
+    // Only whole 64-byte lines are streamed: narrower tiles would write half lines, which the
+    // write-combining buffers flush partially (an 8-lane AVX2 tile ran 30x slower so).
+    p.stream = lanes == 16 && g.output_elements() * 4 > kStreamBytes;
+    p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
 
     // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]); zero tails.
     const i64 taps = g.kh * g.kw;
@@ -109,7 +121,7 @@ class DepthwiseKernel final : public Kernel {
     s += to_string(isa_);
     return s;
   }
-  [[nodiscard]] i64 num_tasks() const override { return p_.n * p_.row_tiles * p_.tiles; }
+  [[nodiscard]] i64 num_tasks() const override { return p_.n * p_.row_tiles * p_.groups; }
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
     run_(p_, x, y, begin, end);
   }

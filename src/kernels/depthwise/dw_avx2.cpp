@@ -16,6 +16,9 @@ struct V {
   using Idx = __m256i;
   static constexpr int kLanes = 8;
   static constexpr int kMaxBlock = static_cast<int>(kMaxBlockAvx2);
+  static constexpr bool kCheapMasks = false;  // vmaskmovps stores are slow on AMD
+  static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, Reg v) { _mm256_storeu_ps(p, v); }
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static Reg load_aligned(const float* p) { return _mm256_load_ps(p); }

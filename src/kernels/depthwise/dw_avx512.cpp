@@ -16,6 +16,9 @@ struct V {
   using Idx = __m512i;
   static constexpr int kLanes = 16;
   static constexpr int kMaxBlock = static_cast<int>(kMaxBlockAvx512);
+  static constexpr bool kCheapMasks = true;
+  static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static void storeu(float* p, Reg v) { _mm512_storeu_ps(p, v); }
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static Reg load_aligned(const float* p) { return _mm512_load_ps(p); }

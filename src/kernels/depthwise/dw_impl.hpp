@@ -11,6 +11,9 @@
 //   Reg load(const float*, Mask)   masked load (lanes outside the mask read as 0, not touched)
 //   Reg load_aligned(const float*) full aligned load (packed filter / bias)
 //   Reg zero()
+//   Reg loadu(const float*)        full unaligned load
+//   void storeu(float*, Reg)       full unaligned store
+//   kCheapMasks                    masked loads/stores cost what plain ones do
 //   Reg fma(a, b, c)               a * b + c
 //   void store(float*, Reg, Mask)  masked store
 //   void stream(float*, Reg)       full non-temporal store (address aligned to the vector)
@@ -19,13 +22,16 @@
 //   Idx index(const std::int32_t*) lane permutation from kLanes indices
 //   Reg permute(Reg, Idx)          r[j] = v[idx[j]]
 //
-// Work decomposition (see dw_params.hpp): task = (image, tile of output rows, channel tile).
+// Work decomposition (see dw_params.hpp): task = (image, tile of output rows, group of
+// channel tiles spanning a 64-byte line).
 // For each output row only the kernel rows that fall inside the input are visited. Along W the
 // row is cut into near-equal blocks of at most bmax pixels whose accumulators live in
-// registers. The specialised path (KW in {3,5,7}, stride 1|2, dilation 1, m == 1) keeps the
-// KW taps of the current kernel row in registers and loads each input column of the block
-// once, feeding every (pixel, tap) pair that reads it; columns outside the input are skipped
-// with one test per column, so padded taps cost nothing and no code is border-specific. The
+// registers. Each row is split into border pixels (some taps fall in the padding along W)
+// and the interior; the interior runs, when the geometry allows (KW in {3,5,7}, stride 1|2,
+// dilation 1, m == 1), the specialised block, which keeps the KW taps of the current kernel
+// row in registers and loads each input column of the block once, feeding every
+// (pixel, tap) pair that reads it, with no bounds test at all. Border pixels and every other
+// geometry take the generic block; padded taps are never computed. The
 // generic path (any KW, stride, dilation, multiplier) walks taps with the valid pixel range of
 // each tap computed up front. A multiplier m > 1 is served by one lane permutation per loaded
 // input vector (output lane j of the tile reads input channel (o0 + j) / m), never by a
@@ -62,6 +68,7 @@ struct Tile {
   typename V::Mask out_mask;
   typename V::Idx idx;
   Reg bias;
+  i64 o0;  // first output channel
   bool stream;
 };
 
@@ -69,75 +76,102 @@ struct Tile {
 struct Row {
   i64 ih0;  // input row of kernel row 0
   i64 kh_lo, kh_hi;
-  float* y;  // output row + first output channel of the tile
+  float* y;  // output row
 };
 
 using BlockFn = void (*)(const Params&, const Tile&, const Row&, i64 ow0);
 
-template <int B>
+// Hides a pointer's value from the optimiser, so that a walk `q += stride` stays one add per
+// step instead of KW..kJ loop-invariant offsets that spill general registers.
+template <class T>
+__attribute__((always_inline)) inline void opaque(T*& q) {
+  __asm__("" : "+r"(q));
+}
+
+template <int B, bool Full>
 __attribute__((always_inline)) inline void store_block(const Params& p, const Tile& t, const Row& r,
                                                        i64 ow0, const Reg* acc) {
-  float* yp = r.y + ow0 * p.c_out;
-  if (t.stream) {
+  const i64 co = p.c_out;
+  float* yp = r.y + t.o0 + ow0 * co;
+  if ((Full || V::kCheapMasks) && t.stream) {  // stream is only set on full tiles
     unroll<B>([&](auto bc) {
-      constexpr int b = decltype(bc)::value;
-      V::stream(yp + b * p.c_out, acc[b]);
+      V::stream(yp, acc[decltype(bc)::value]);
+      yp += co;
+      opaque(yp);
     });
   } else {
     unroll<B>([&](auto bc) {
-      constexpr int b = decltype(bc)::value;
-      V::store(yp + b * p.c_out, acc[b], t.out_mask);
+      if constexpr (Full) {
+        V::storeu(yp, acc[decltype(bc)::value]);
+      } else {
+        V::store(yp, acc[decltype(bc)::value], t.out_mask);
+      }
+      yp += co;
+      opaque(yp);
     });
   }
 }
 
-// Specialised block: B output pixels from ow0, KW taps per row, stride S along W, dilation 1.
-template <int KW, int S, int B>
+// Specialised interior block: B output pixels from ow0, all of whose taps lie inside the input
+// along W; KW taps per row, stride S along W, dilation 1.
+template <int KW, int S, int B, bool Full>
 void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0) {
   constexpr int kJ = (B - 1) * S + KW;  // input columns the block reads
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
+  const i64 w = p.w;
+  const i64 dh = p.dh;
+  const float* const x = t.x;
+  const float* const wt = t.w;
   const i64 iw0 = ow0 * S - p.pad_left;
-  const i64 jlo = iw0 < 0 ? -iw0 : 0;
-  const i64 jhi = min64(kJ, p.w - iw0);
   Reg acc[B];
   unroll<B>([&](auto bc) { acc[decltype(bc)::value] = t.bias; });
-  for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
-    // Offset of (row, column iw0); only columns in [jlo, jhi) are dereferenced.
-    const i64 base = ((r.ih0 + kh * p.dh) * p.w + iw0) * c;
-    const float* wr = t.w + kh * KW * L;
-    Reg wv[KW];
+  auto taps = [&](const Reg& xv, const Reg* wv, auto jc) {
+    constexpr int j = decltype(jc)::value;
+    unroll<KW>([&](auto kc) {
+      constexpr int k = decltype(kc)::value;
+      constexpr int d = j - k;
+      if constexpr (d >= 0 && d % S == 0 && d / S < B) {
+        acc[d / S] = V::fma(xv, wv[k], acc[d / S]);
+      }
+    });
+  };
+  auto load_taps = [&](i64 kh, Reg* wv) {
+    const float* wr = wt + kh * KW * L;
     unroll<KW>([&](auto kc) {
       constexpr int k = decltype(kc)::value;
       wv[k] = V::load_aligned(wr + k * L);
     });
+  };
+  // Interior block (the caller guarantees every column is inside the input): no test, one
+  // pointer walk per kernel row.
+  for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
+    Reg wv[KW];
+    load_taps(kh, wv);
+    const float* xp = x + ((r.ih0 + kh * dh) * w + iw0) * c;
     unroll<kJ>([&](auto jc) {
-      constexpr int j = decltype(jc)::value;
-      if (j < jlo || j >= jhi) return;
-      const Reg xv = V::load(t.x + (base + j * c), t.in_mask);
-      unroll<KW>([&](auto kc) {
-        constexpr int k = decltype(kc)::value;
-        constexpr int d = j - k;
-        if constexpr (d >= 0 && d % S == 0 && d / S < B) {
-          acc[d / S] = V::fma(xv, wv[k], acc[d / S]);
-        }
-      });
+      const Reg xv = Full ? V::loadu(xp) : V::load(xp, t.in_mask);
+      xp += c;
+      opaque(xp);
+      taps(xv, wv, jc);
     });
   }
-  store_block<B>(p, t, r, ow0, acc);
+  store_block<B, Full>(p, t, r, ow0, acc);
 }
 
 // Generic block: any KW, stride, dilation and multiplier; B output pixels from ow0.
-template <int B, bool Perm>
+template <int B, bool Perm, bool Full>
 void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
   const i64 s = p.sw;
+  const i64 sc = s * c;
   const i64 iw0 = ow0 * s - p.pad_left;
   Reg acc[B];
   unroll<B>([&](auto bc) { acc[decltype(bc)::value] = t.bias; });
-  auto ld = [&](i64 off) {
-    const Reg v = V::load(t.x + off, t.in_mask);
+  auto ld = [&](const float* q) {
+    // With a multiplier the tile reads fewer input channels than lanes: always masked.
+    const Reg v = (Full && !Perm) ? V::loadu(q) : V::load(q, t.in_mask);
     if constexpr (Perm) {
       return V::permute(v, t.idx);
     } else {
@@ -155,91 +189,181 @@ void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
       const Reg wv = V::load_aligned(wr + kw * L);
       const i64 base = (row + iwk) * c;
       if (blo == 0 && bhi == B) {
+        const float* xp = t.x + base;
         unroll<B>([&](auto bc) {
           constexpr int b = decltype(bc)::value;
-          acc[b] = V::fma(ld(base + b * s * c), wv, acc[b]);
+          acc[b] = V::fma(ld(xp), wv, acc[b]);
+          xp += sc;
+          opaque(xp);
         });
       } else {
         unroll<B>([&](auto bc) {
           constexpr int b = decltype(bc)::value;
-          if (b >= blo && b < bhi) acc[b] = V::fma(ld(base + b * s * c), wv, acc[b]);
+          if (b >= blo && b < bhi) acc[b] = V::fma(ld(t.x + (base + b * sc)), wv, acc[b]);
         });
       }
     }
   }
-  store_block<B>(p, t, r, ow0, acc);
+  store_block<B, Full>(p, t, r, ow0, acc);
 }
 
-template <int KW, int S, int B = 1>
+template <int KW, int S, bool Full, int B = 1>
 void fill_spec(BlockFn* table) {
-  table[B] = &block_spec<KW, S, B>;
-  if constexpr (B < V::kMaxBlock) fill_spec<KW, S, B + 1>(table);
+  table[B] = &block_spec<KW, S, B, Full>;
+  if constexpr (B < V::kMaxBlock) fill_spec<KW, S, Full, B + 1>(table);
 }
 
-template <bool Perm, int B = 1>
+template <bool Perm, bool Full, int B = 1>
 void fill_generic(BlockFn* table) {
-  table[B] = &block_generic<B, Perm>;
-  if constexpr (B < V::kMaxBlock) fill_generic<Perm, B + 1>(table);
+  table[B] = &block_generic<B, Perm, Full>;
+  if constexpr (B < V::kMaxBlock) fill_generic<Perm, Full, B + 1>(table);
 }
 
-template <int S>
+template <int S, bool Full>
 void fill_spec_kw(BlockFn* table, i64 kw) {
-  if (kw == 3) fill_spec<3, S>(table);
-  if (kw == 5) fill_spec<5, S>(table);
-  if (kw == 7) fill_spec<7, S>(table);
+  if (kw == 3) fill_spec<3, S, Full>(table);
+  if (kw == 5) fill_spec<5, S, Full>(table);
+  if (kw == 7) fill_spec<7, S, Full>(table);
+}
+
+// Block functions for full tiles and for the channel tail: `inner` serves the interior of a
+// row, `edge` its border pixels (taps clipped). Where masks are free (AVX-512) one masked
+// instantiation serves both kinds of tile. Where masked memory operations are slow (AVX2
+// maskstore), full tiles run unmasked code and the tail tile takes the generic path.
+template <bool Full>
+void fill_tables(const Params& p, BlockFn* inner, BlockFn* edge) {
+  constexpr bool kFull = Full && !V::kCheapMasks;
+  if (p.m == 1) {
+    fill_generic<false, kFull>(edge);
+  } else {
+    fill_generic<true, kFull>(edge);
+  }
+  for (int b = 0; b <= V::kMaxBlock; ++b) inner[b] = edge[b];
+  if constexpr (Full || V::kCheapMasks) {
+    if (specialised(p)) {
+      if (p.sw == 1) fill_spec_kw<1, kFull>(inner, p.kw);
+      if (p.sw == 2) fill_spec_kw<2, kFull>(inner, p.kw);
+    }
+  }
 }
 
 void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
-  BlockFn table[V::kMaxBlock + 1] = {};
-  if (specialised(p)) {
-    if (p.sw == 1) fill_spec_kw<1>(table, p.kw);
-    if (p.sw == 2) fill_spec_kw<2>(table, p.kw);
-  } else if (p.m == 1) {
-    fill_generic<false>(table);
-  } else {
-    fill_generic<true>(table);
-  }
+  BlockFn full_inner[V::kMaxBlock + 1] = {};
+  BlockFn full_edge[V::kMaxBlock + 1] = {};
+  BlockFn tail_inner[V::kMaxBlock + 1] = {};
+  BlockFn tail_edge[V::kMaxBlock + 1] = {};
+  fill_tables<true>(p, full_inner, full_edge);
+  fill_tables<false>(p, tail_inner, tail_edge);
   constexpr i64 L = V::kLanes;
+  constexpr i64 kMaxGroup = L >= 16 ? 1 : 16 / L;
   const i64 bmax = min64(p.bmax, V::kMaxBlock);
-  const i64 blocks = (p.wo + bmax - 1) / bmax;
-  const i64 bbase = p.wo / blocks;
-  const i64 bextra = p.wo % blocks;
+  // Output columns [left, right) read only input columns inside the input: the interior.
+  i64 left = min64(p.wo, (p.pad_left + p.sw - 1) / p.sw);
+  const i64 last = p.w - 1 + p.pad_left - (p.kw - 1) * p.dw;  // ow * sw <= last
+  i64 right = last < 0 ? 0 : min64(p.wo, last / p.sw + 1);
+  if (right < left) right = left;
+  // The interior in near-equal blocks of at most bmax pixels.
+  const i64 inner_w = right - left;
+  const i64 blocks = inner_w == 0 ? 0 : (inner_w + bmax - 1) / bmax;
+  const i64 bbase = blocks == 0 ? 0 : inner_w / blocks;
+  const i64 bextra = blocks == 0 ? 0 : inner_w % blocks;
   const bool aligned = reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
   bool streamed = false;
   for (i64 task = begin; task < end; ++task) {
-    const i64 ct = task % p.tiles;
-    const i64 rest = task / p.tiles;
+    const i64 grp = task % p.groups;
+    const i64 rest = task / p.groups;
     const i64 rt = rest % p.row_tiles;
     const i64 img = rest / p.row_tiles;
-    const i64 o0 = ct * L;
-    const i64 c0 = o0 / p.m;
-    const i64 nout = min64(L, p.c_out - o0);
-    const i64 nin = min64(p.c_in - c0, (o0 + nout - 1) / p.m - c0 + 1);
-    std::int32_t idx[V::kLanes];
-    for (i64 j = 0; j < L; ++j) {
-      idx[j] = j < nout ? static_cast<std::int32_t>((o0 + j) / p.m - c0) : 0;
+    // The tiles of a group share cache lines: they run block by block, back to back.
+    Tile tiles[kMaxGroup];
+    const BlockFn* inner[kMaxGroup];
+    const BlockFn* edge[kMaxGroup];
+    const i64 count = min64(min64(p.group, kMaxGroup), p.tiles - grp * p.group);
+    for (i64 k = 0; k < count; ++k) {
+      const i64 ct = grp * p.group + k;
+      const i64 o0 = ct * L;
+      const i64 c0 = o0 / p.m;
+      const i64 nout = min64(L, p.c_out - o0);
+      const i64 nin = min64(p.c_in - c0, (o0 + nout - 1) / p.m - c0 + 1);
+      std::int32_t idx[V::kLanes];
+      for (i64 j = 0; j < L; ++j) {
+        idx[j] = j < nout ? static_cast<std::int32_t>((o0 + j) / p.m - c0) : 0;
+      }
+      Tile& t = tiles[k];
+      t = Tile{};
+      t.idx = V::index(idx);
+      t.x = x + img * p.h * p.w * p.c_in + c0;
+      t.w = p.filter + ct * p.kh * p.kw * L;
+      t.in_mask = V::mask(static_cast<int>(nin));
+      t.out_mask = V::mask(static_cast<int>(nout));
+      t.bias = V::load_aligned(p.bias + o0);
+      t.o0 = o0;
+      t.stream = p.stream && aligned && nout == L && p.c_out % L == 0;
+      inner[k] = nout == L ? full_inner : tail_inner;
+      edge[k] = nout == L ? full_edge : tail_edge;
+      streamed = streamed || t.stream;
     }
-    Tile t{};
-    t.idx = V::index(idx);
-    t.x = x + img * p.h * p.w * p.c_in + c0;
-    t.w = p.filter + ct * p.kh * p.kw * L;
-    t.in_mask = V::mask(static_cast<int>(nin));
-    t.out_mask = V::mask(static_cast<int>(nout));
-    t.bias = V::load_aligned(p.bias + o0);
-    t.stream = p.stream && aligned && nout == L && p.c_out % L == 0;
-    streamed = streamed || t.stream;
-    const i64 oh_end = min64(p.ho, (rt + 1) * p.rows_per_task);
-    for (i64 oh = rt * p.rows_per_task; oh < oh_end; ++oh) {
+    const i64 oh_begin = rt * p.rows_per_task;
+    const i64 oh_end = min64(p.ho, oh_begin + p.rows_per_task);
+    // DRAM-bound layers: each task prefetches its share (1 / groups) of the input and output
+    // rows of the next row tile, spread over its blocks, as one ascending range so the
+    // hardware stream prefetchers join in. Without it the strided tile walks are latency-bound.
+    const char* pf_in = nullptr;
+    const char* pf_out = nullptr;
+    i64 pf_in_lines = 0, pf_out_lines = 0, pf_step = 0;
+    if (p.prefetch && rest + 1 < p.n * p.row_tiles) {
+      const i64 nimg = (rest + 1) / p.row_tiles;
+      const i64 nrt = (rest + 1) % p.row_tiles;
+      const i64 o_lo = nrt * p.rows_per_task;
+      const i64 o_hi = min64(p.ho, o_lo + p.rows_per_task);
+      i64 i_lo = o_lo * p.sh - p.pad_top;
+      i64 i_hi = (o_hi - 1) * p.sh - p.pad_top + (p.kh - 1) * p.dh + 1;
+      i_lo = i_lo < 0 ? 0 : i_lo;
+      i_hi = min64(i_hi, p.h);
+      const i64 in_row = p.w * p.c_in * 4;
+      const i64 out_row = p.wo * p.c_out * 4;
+      const i64 in_len = i_hi > i_lo ? (i_hi - i_lo) * in_row : 0;
+      const i64 out_len = p.stream ? 0 : (o_hi - o_lo) * out_row;
+      const i64 in0 = (nimg * p.h + i_lo) * in_row + in_len * grp / p.groups;
+      const i64 out0 = (nimg * p.ho + o_lo) * out_row + out_len * grp / p.groups;
+      pf_in = reinterpret_cast<const char*>(x) + in0;
+      pf_out = reinterpret_cast<const char*>(y) + out0;
+      pf_in_lines = (in_len * (grp + 1) / p.groups - in_len * grp / p.groups) / 64;
+      pf_out_lines = (out_len * (grp + 1) / p.groups - out_len * grp / p.groups) / 64;
+      const i64 steps = (oh_end - oh_begin) * (blocks + 1);
+      pf_step = (pf_in_lines + pf_out_lines + steps - 1) / steps;
+    }
+    for (i64 oh = oh_begin; oh < oh_end; ++oh) {
       Row r{};
       r.ih0 = oh * p.sh - p.pad_top;
       r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
       r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
-      r.y = y + (img * p.ho + oh) * p.wo * p.c_out + o0;
-      i64 ow0 = 0;
+      r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
+      // Border pixels on the left, the interior blocks, border pixels on the right.
+      for (i64 ow0 = 0; ow0 < left; ow0 += bmax) {
+        const i64 width = min64(bmax, left - ow0);
+        for (i64 k = 0; k < count; ++k) edge[k][width](p, tiles[k], r, ow0);
+      }
+      i64 ow0 = left;
       for (i64 b = 0; b < blocks; ++b) {
         const i64 width = bbase + (b < bextra ? 1 : 0);
-        table[width](p, t, r, ow0);
+        for (i64 q = 0; q < pf_step; ++q) {
+          if (pf_in_lines > 0) {
+            __builtin_prefetch(pf_in, 0, 2);
+            pf_in += 64;
+            --pf_in_lines;
+          } else if (pf_out_lines > 0) {
+            __builtin_prefetch(pf_out, 1, 2);
+            pf_out += 64;
+            --pf_out_lines;
+          }
+        }
+        for (i64 k = 0; k < count; ++k) inner[k][width](p, tiles[k], r, ow0);
         ow0 += width;
+      }
+      for (ow0 = right; ow0 < p.wo; ow0 += bmax) {
+        const i64 width = min64(bmax, p.wo - ow0);
+        for (i64 k = 0; k < count; ++k) edge[k][width](p, tiles[k], r, ow0);
       }
     }
   }

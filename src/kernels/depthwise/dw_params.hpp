@@ -15,14 +15,17 @@ struct Params {
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo;
   std::int64_t lanes;          // channels per tile (the ISA's vector width in floats)
   std::int64_t tiles;          // ceil(c_out / lanes)
+  std::int64_t group;          // channel tiles per task: one 64-byte line (16 / lanes, >= 1)
+  std::int64_t groups;         // ceil(tiles / group)
   std::int64_t rows_per_task;  // output rows per task
   std::int64_t row_tiles;      // ceil(ho / rows_per_task)
   std::int64_t bmax;           // widest register block along W (<= the ISA's kMaxBlock)
   const float* filter;         // packed [tiles][kh][kw][lanes], zero in lanes >= c_out
   const float* bias;           // [tiles * lanes], zeros when the layer has no bias
   bool stream;                 // non-temporal stores allowed (output larger than the caches)
-  // Task t = ((img * row_tiles) + row_tile) * tiles + tile: channel tiles innermost, so the
-  // input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.
+  bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
+  // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
+  // the input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.
 };
 
 // Runs tasks [begin, end). Each writes its own (image, rows, channel tile) block of y.
@@ -32,8 +35,8 @@ void run_portable(const Params& p, const float* x, float* y, std::int64_t begin,
 
 // Widest W block each ISA instantiates (register budget: block + KW weights + 1 input).
 inline constexpr std::int64_t kMaxBlockAvx512 = 16;
-inline constexpr std::int64_t kMaxBlockAvx2 = 8;
-inline constexpr std::int64_t kMaxBlockPortable = 8;
+inline constexpr std::int64_t kMaxBlockAvx2 = 12;
+inline constexpr std::int64_t kMaxBlockPortable = 12;
 
 // True when the W-specialised path (dilation 1, KW in {3, 5, 7}, stride 1 or 2, m == 1)
 // serves this geometry; otherwise the generic register-blocked path runs.

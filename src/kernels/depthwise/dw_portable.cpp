@@ -19,6 +19,13 @@ struct V {
   };
   static constexpr int kLanes = 4;
   static constexpr int kMaxBlock = static_cast<int>(kMaxBlockPortable);
+  static constexpr bool kCheapMasks = false;
+  static Reg loadu(const float* p) {
+    Reg r;
+    std::memcpy(r.v, p, sizeof(r.v));
+    return r;
+  }
+  static void storeu(float* p, Reg v) { std::memcpy(p, v.v, sizeof(v.v)); }
   static Reg zero() { return Reg{}; }
   static Reg load(const float* p, Mask m) {
     Reg r{};

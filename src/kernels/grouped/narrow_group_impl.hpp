@@ -219,7 +219,11 @@ RowFns pick_row_fns(const NarrowParams& q) {
   return {&block_generic<S, VT, PG, false>, &block_generic<S, VT, PG, true>, PG};
 }
 
-inline TileCtx make_tile(const NarrowParams& q, i64 tile) {
+// tile_end: end of the task's chunk. A tile may store whole vectors even when its lanes end
+// early, as long as the extra lanes are channels of later tiles of the same chunk: those
+// tiles run later in the same task and rewrite them, so the result stays exact and
+// deterministic, and slow masked stores (AVX2 vmaskmovps) are left to the chunk's end.
+inline TileCtx make_tile(const NarrowParams& q, i64 tile, i64 tile_end) {
   TileCtx t{};
   const i64 per = q.kh * q.kw * q.cig * q.vt * Vec::L;
   t.w = q.wpack + tile * per;
@@ -232,7 +236,8 @@ inline TileCtx make_tile(const NarrowParams& q, i64 tile) {
   const i64 span = gn * q.cig;
   const i64 lanes = gn * q.cog;
   t.full_in = t.in_base + Vec::L <= q.c_in;
-  t.full_out = lanes == q.vt * Vec::L;
+  const i64 chunk_out_end = tile_end * q.gt * q.cog < q.c_out ? tile_end * q.gt * q.cog : q.c_out;
+  t.full_out = lanes == q.vt * Vec::L || t.out_base + q.vt * Vec::L <= chunk_out_end;
   t.in0 = Vec::mask(span);
   t.in1 = Vec::mask(span - Vec::L);
   t.out0 = Vec::mask(lanes);
@@ -300,7 +305,7 @@ void run_tasks(const NarrowParams& q, const float* x, float* y, i64 begin, i64 e
       const i64 ih_first = oh * q.sh - q.pad_top;
       const bool has_next = oh + 1 < q.ho;
       for (i64 tile = chunk * q.tiles_per_chunk; tile < tile_end; ++tile) {
-        const TileCtx t = make_tile(q, tile);
+        const TileCtx t = make_tile(q, tile, tile_end);
         float* y_row = y + (n * q.ho + oh) * q.wo * q.c_out + t.out_base;
         if (has_next) prefetch_next(q, t, x_img, y_row + q.wo * q.c_out, ih_first);
         for (i64 ow = 0; ow < q.wo; ow += f.p) {

@@ -454,15 +454,25 @@ class Resolver {
         const std::string ctx_in =
             str(cin) + " channels = " + str(groups) + " groups x " + str(cig);
         if (fin == cin && groups > 1) {
+          std::string help = shape_string(s_.filter) +
+                             " is an ungrouped filter; pass groups=1, or give each group its " +
+                             str(cig) + (cig == 1 ? " channel" : " channels");
+          if (groups == cin && d_.filter_format == FilterFormat::kHWIO) {
+            // tf.nn.depthwise_conv2d's filter [KH, KW, C_in, M]: output channel c*M + m, which
+            // is exactly the grouped layout [KH, KW, 1, C_in*M] (same memory order).
+            const auto all = opt_mul(cin, fout);
+            if (all) {
+              help +=
+                  "; a tf.nn.depthwise_conv2d filter [KH, KW, C_in, multiplier] becomes "
+                  "this grouped filter by w.reshape(" +
+                  str(f_.kh) + ", " + str(f_.kw) + ", 1, " + str(*all) + ")";
+            }
+          }
           fail(Code::kFilterInChannels, "filter does not fit groups=" + str(groups),
                shapes_context(ctx_in, str(fin) + " input channels per group"),
                "filter in-channels == C_in / groups = " + str(cin) + " / " + str(groups) + " = " +
                    str(cig),
-               "filter " + shape_string(want), "filter " + shape_string(s_.filter),
-               shape_string(s_.filter) +
-                   " is an ungrouped filter; pass groups=1, or give each "
-                   "group its " +
-                   str(cig) + " channels");
+               "filter " + shape_string(want), "filter " + shape_string(s_.filter), help);
         }
         if (cin % fin == 0) {
           const i64 implied = cin / fin;

@@ -49,6 +49,8 @@ std::vector<Example> examples() {
                resolving(groups(4), {{1, 28, 28, 32}, {3, 3, 8, 30}, std::nullopt})});
   e.push_back({Code::kFilterInChannels, "an ungrouped filter with groups=4",
                resolving(groups(4), {{1, 28, 28, 32}, {3, 3, 32, 64}, std::nullopt})});
+  e.push_back({Code::kFilterInChannels, "a tf.nn.depthwise_conv2d filter with groups = C_in",
+               resolving(groups(32), {{1, 28, 28, 32}, {3, 3, 32, 2}, std::nullopt})});
   e.push_back({Code::kFilterInChannels, "filter in-channels fit neither",
                resolving(groups(4), {{1, 28, 28, 32}, {3, 3, 5, 64}, std::nullopt})});
   e.push_back({Code::kGroupsMismatch, "explicit groups disagree with the shapes",

@@ -179,6 +179,13 @@ TEST(Diagnostics, GC003_UngroupedFilter_SpecExample) {
       try_resolve(with_groups(1), {{1, 28, 28, 32}, {3, 3, 32, 64}, std::nullopt}, nullptr));
 }
 
+TEST(Diagnostics, GC003_DepthwiseFilterInTensorFlowDepthwiseLayout) {
+  // tf.nn.depthwise_conv2d filter [3, 3, 32, 2] (multiplier 2) with groups = 32.
+  const std::string t = refused(with_groups(32), {{1, 28, 28, 32}, {3, 3, 32, 2}, std::nullopt},
+                                Code::kFilterInChannels);
+  expect_has(t, {"groups=1", "depthwise_conv2d", "w.reshape(3, 3, 1, 64)"});
+}
+
 TEST(Diagnostics, GC003_InChannelsNeitherGroupedNorUngrouped) {
   const std::string t = refused(with_groups(4), {{1, 28, 28, 32}, {3, 3, 5, 64}, std::nullopt},
                                 Code::kFilterInChannels);

@@ -444,12 +444,23 @@ class Refusals:
 
     def save(self):
         if not self.cases and not self.invalid:
-            return None  # nothing ran (skipped, or a -k selection): keep the last records
+            return None  # nothing ran (skipped): keep the last records
         path = records_dir() / f"{self.oracle}.json"
+        cases, invalid = {}, {}
+        try:  # a partial run (-k) updates the records of the same seed instead of erasing them
+            old = json.loads(path.read_text())
+            if old.get("seed") == SEED and old.get("count") == NUM_CASES:
+                cases, invalid = old.get("cases", {}), old.get("invalid", {})
+        except (OSError, ValueError):
+            pass
+        cases.update(self.cases)
+        invalid.update(self.invalid)
         path.write_text(json.dumps({"oracle": self.oracle, "seed": SEED, "count": NUM_CASES,
                                     "meta": self.meta,
                                     "coverage": coverage(generate_cases()),
-                                    "cases": self.cases, "invalid": self.invalid}, indent=1))
+                                    "cases": dict(sorted(cases.items())),
+                                    "invalid": {i.name: invalid[i.name] for i in INVALID
+                                                if i.name in invalid}}, indent=1))
         return path
 
 
@@ -685,7 +696,8 @@ def check_invalid(inv: Invalid, framework_call, records: Refusals, workdir: Path
     """groupconv must refuse with the listed code (exit 2, nothing written); the framework's
     answer (refusal text, or accepted with a shape) is recorded, not asserted: it is what
     docs/COMPARISON.md reports."""
-    rec = {"name": inv.name, "what": inv.what}
+    rec = {"name": inv.name, "what": inv.what, "input_shape": list(inv.input_shape),
+           "filter_shape": list(inv.filter_shape), "groups": inv.groups}
     try:
         y = framework_call()
         if isinstance(y, str):

@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parents[2]
 def md(s) -> str:
     """One table cell: exact text, pipes escaped, newlines as <br>."""
     s = str(s).replace("|", "\\|").strip()
-    return "<br>".join(f"`{line}`" if line else "" for line in s.splitlines()) if s else ""
+
+    def code(line):  # a span that holds backticks needs a longer fence
+        return f"`` {line} ``" if "`" in line else f"`{line}`"
+    return "<br>".join(code(line) if line else "" for line in s.splitlines()) if s else ""
 
 
 def pattern(msg: str) -> str:
@@ -277,6 +280,16 @@ def render(tf: dict, th: dict) -> str:
             return f"not expressible: {f['message']}"
         return md(f["message"])
 
+    def tf_cell(r):
+        cell = fw_cell(r)
+        f, shp, fs = r["framework"], r.get("input_shape", []), r.get("filter_shape", [])
+        if f["ok"] is True and r.get("groups") and len(shp) == 4 and len(fs) == 4 and fs[2] > 0:
+            implied = shp[3] // fs[2]
+            if implied != r["groups"]:
+                cell += (f" (no `groups` argument: it infers groups = {shp[3]} / {fs[2]} = "
+                         f"{implied}, not {r['groups']})")
+        return cell
+
     for name, r in tf["invalid"].items():
         t = th["invalid"].get(name)
         g = r["groupconv"]
@@ -288,7 +301,7 @@ def render(tf: dict, th: dict) -> str:
         if r.get("groupconv_without_expect"):
             gcell += (f"<br>(without `--expect-output-channels`: accepted, output "
                       f"`{r['groupconv_without_expect']['shape']}`)")
-        w(f"| {r['what']} | {fw_cell(r)} | {fw_cell(t)} | {gcell} |")
+        w(f"| {r['what']} | {tf_cell(r)} | {fw_cell(t)} | {gcell} |")
     w("")
     w("Full groupconv diagnostics for these cases: `build/conformance/tensorflow.json` "
       "(`invalid.<name>.groupconv.stderr`) after a run, or `groupconv demo`.")

@@ -101,13 +101,23 @@ def summarize_cases(rec: dict) -> dict:
 def notes(tf: dict, th: dict) -> list:
     out = []
 
+    worst = {}
+    reasons = {}
+
     def direct(rec, fam, pred):
         ok = tot = 0
+        worst[fam], reasons[fam] = 0.0, collections.Counter()
         for case in rec["cases"].values():
             if pred(case["case"]):
                 tot += 1
                 a = case["families"].get(fam, [])
-                ok += bool(a and a[0]["ok"] and "disagrees" not in a[0])
+                good = bool(a and a[0]["ok"] and "disagrees" not in a[0])
+                ok += good
+                if good:
+                    worst[fam] = max(worst[fam], case["errors"].get(
+                        f"{a[0]['api']} vs float64 reference", float("inf")))
+                elif a:
+                    reasons[fam][a[0].get("message", "wrong result")] += 1
         return ok, tot
 
     def dil(c):
@@ -125,16 +135,16 @@ def notes(tf: dict, th: dict) -> list:
             ("N = 0", lambda c: c["data_format"] == "NHWC" and c["n"] == 0)]
     for what, pred in nhwc:
         ok, tot = direct(tf, "tf.nn.conv2d", pred)
-        out.append(f"`tf.nn.conv2d` on NHWC input, {what}: accepted {ok} of {tot}, every result "
-                   "within 1e-5 of the float64 reference.")
+        out.append(f"`tf.nn.conv2d` on NHWC input, {what}: accepted {ok} of {tot}; worst rel. L2 "
+                   f"error against the float64 reference {fmt_err(worst['tf.nn.conv2d'])}.")
     ok, tot = direct(tf, "tf.nn.conv2d", lambda c: c["data_format"] == "NCHW" and c["n"] == 0)
     ok_all, tot_all = direct(tf, "tf.nn.conv2d", lambda c: c["data_format"] == "NCHW" and c["n"] > 0)
     out.append(f"`tf.nn.conv2d` with `data_format='NCHW'` on CPU: refused for every non-empty "
                f"batch ({tot_all - ok_all} of {tot_all} refused), but accepted with N = 0 ({ok} of "
-               f"{tot}): the empty batch returns before the format check.")
+               f"{tot}): apparently the empty batch is answered before the format check.")
     ok, tot = direct(th, "F.conv2d", lambda c: c["n"] == 0)
-    out.append(f"`F.conv2d` with N = 0: accepted {ok} of {tot} (the ones refused are strided "
-               "`padding='same'` or need F.pad, like any batch size).")
+    out.append(f"`F.conv2d` with N = 0: direct call accepted {ok} of {tot}; the others: " +
+               "; ".join(f"{m} ({n})" for m, n in reasons["F.conv2d"].most_common()) + ".")
     fams = collections.defaultdict(collections.Counter)
     for case in tf["cases"].values():
         name = case.get("kernel") or "unknown"

@@ -31,17 +31,25 @@ std::string table_row(const BenchResult& r) {
 }
 
 std::string table_footer(const std::vector<BenchResult>& results) {
-  if (results.empty()) return "no layers\n";
+  // Layers without work (an empty batch) have no meaningful rate; leave them out.
   double log_gflops = 0, log_roof = 0;
+  std::size_t n = 0;
   for (const auto& r : results) {
+    const double roof = r.timing.gflops / r.roofline_gflops;
+    if (!(r.timing.gflops > 0) || !std::isfinite(r.timing.gflops) || !(roof > 0) ||
+        !std::isfinite(roof)) {
+      continue;
+    }
     log_gflops += std::log(r.timing.gflops);
-    log_roof += std::log(r.timing.gflops / r.roofline_gflops);
+    log_roof += std::log(roof);
+    ++n;
   }
-  const double n = static_cast<double>(results.size());
+  if (n == 0) return "no layer with work to average\n";
+  const double count = static_cast<double>(n);
   return format("%-24s %9s %10s %9.1f %7.1f %7.1f  (geometric mean of %zu layers)\n", "geomean", "",
-                "", std::exp(log_gflops / n),
-                100.0 * std::exp(log_gflops / n) / results.front().peak_gflops,
-                100.0 * std::exp(log_roof / n), results.size());
+                "", std::exp(log_gflops / count),
+                100.0 * std::exp(log_gflops / count) / results.front().peak_gflops,
+                100.0 * std::exp(log_roof / count), n);
 }
 
 namespace {
@@ -112,11 +120,16 @@ std::string results_svg(const std::vector<BenchResult>& results, const std::stri
   const double width = label_w + chart_w + value_w;
   double max = 1;
   for (const auto& r : results) {
-    max = std::max({max, r.timing.gflops, r.roofline_gflops, r.peak_gflops});
+    for (double v : {r.timing.gflops, r.roofline_gflops, r.peak_gflops}) {
+      if (std::isfinite(v)) max = std::max(max, v);
+    }
   }
   const double step = nice_step(max);
   max = std::ceil(max / step) * step;
-  auto x_of = [&](double v) { return label_w + chart_w * v / max; };
+  auto x_of = [&](double v) {
+    if (!std::isfinite(v) || v < 0) v = 0;
+    return label_w + chart_w * std::min(v, max) / max;
+  };
   std::string s;
   s += format(
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -78,6 +79,20 @@ std::string excerpt(std::string_view s, std::size_t limit = 60) {
        help.empty() ? std::string("write the array with ") + kFix : help);
 }
 
+// The element size of a dtype string in bits ("4" -> 32), or 0 when it is not a small number.
+int bits(std::string_view digits) {
+  int v = 0;
+  const auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), v);
+  if (ec != std::errc() || p != digits.data() + digits.size() || v <= 0 || v > 64) return 0;
+  return 8 * v;
+}
+
+// "float" + "8" -> "float64"; empty when the size is not a small number.
+std::string sized(const char* kind, std::string_view digits) {
+  const int b = bits(digits);
+  return b == 0 ? std::string() : kind + std::to_string(b);
+}
+
 // What a dtype string means, for the message.
 std::string describe_descr(std::string_view d) {
   if (d.size() < 2) return "dtype '" + excerpt(d) + "'";
@@ -89,16 +104,16 @@ std::string describe_descr(std::string_view d) {
     const std::string_view size = rest.substr(1);
     switch (rest[0]) {
       case 'f':
-        name = "float" + std::to_string(8 * std::atoi(std::string(size).c_str()));
+        name = sized("float", size);
         break;
       case 'i':
-        name = "int" + std::to_string(8 * std::atoi(std::string(size).c_str()));
+        name = sized("int", size);
         break;
       case 'u':
-        name = "uint" + std::to_string(8 * std::atoi(std::string(size).c_str()));
+        name = sized("uint", size);
         break;
       case 'c':
-        name = "complex" + std::to_string(8 * std::atoi(std::string(size).c_str()));
+        name = sized("complex", size);
         break;
       case 'b':
         name = "bool";

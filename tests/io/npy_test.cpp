@@ -158,6 +158,12 @@ TEST(Npy, RefusesWrongDtypes) {
                  {"'<i4'", "int32"});
   expect_refused(make_npy(dict_for(">f4", "(2,)"), std::string(8, '\0')), Code::kDtype,
                  {"big-endian", "'>f4'"});
+  expect_refused(make_npy(dict_for("|b1", "(2,)"), std::string(2, '\0')), Code::kDtype, {"bool"});
+  // Absurd element sizes are named as found, without arithmetic on them.
+  expect_refused(make_npy(dict_for("<f99999999999", "(2,)"), std::string(8, '\0')), Code::kDtype,
+                 {"'<f99999999999'"});
+  expect_refused(make_npy(dict_for("<f2147483647", "(2,)"), std::string(8, '\0')), Code::kDtype,
+                 {"'<f2147483647'"});
   expect_refused(make_npy("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }",
                           std::string(8, '\0')),
                  Code::kDtype, {"structured"});

@@ -26,12 +26,11 @@
 // channel tiles spanning a 64-byte line).
 // For each output row only the kernel rows that fall inside the input are visited. Along W the
 // row is cut into near-equal blocks of at most bmax pixels whose accumulators live in
-// registers. Each row is split into border pixels (some taps fall in the padding along W)
-// and the interior; the interior runs, when the geometry allows (KW in {3,5,7}, stride 1|2,
-// dilation 1, m == 1), the specialised block, which keeps the KW taps of the current kernel
-// row in registers and loads each input column of the block once, feeding every
-// (pixel, tap) pair that reads it, with no bounds test at all. Border pixels and every other
-// geometry take the generic block; padded taps are never computed. The
+// registers. When the geometry allows (KW in {3,5,7}, stride 1|2, dilation 1, m == 1) the
+// specialised block keeps the KW taps of the current kernel row in registers and loads each
+// input column of the block once, feeding every (pixel, tap) pair that reads it; interior
+// blocks run with no test at all, border blocks skip the columns outside the input with one
+// test per column, so padded taps cost nothing. The
 // generic path (any KW, stride, dilation, multiplier) walks taps with the valid pixel range of
 // each tap computed up front. A multiplier m > 1 is served by one lane permutation per loaded
 // input vector (output lane j of the tile reads input channel (o0 + j) / m), never by a
@@ -84,7 +83,7 @@ using BlockFn = void (*)(const Params&, const Tile&, const Row&, i64 ow0);
 // Hides a pointer's value from the optimiser, so that a walk `q += stride` stays one add per
 // step instead of KW..kJ loop-invariant offsets that spill general registers.
 template <class T>
-__attribute__((always_inline)) inline void opaque(T*& q) {
+__attribute__((always_inline)) inline void opaque(T& q) {
   __asm__("" : "+r"(q));
 }
 
@@ -112,10 +111,12 @@ __attribute__((always_inline)) inline void store_block(const Params& p, const Ti
   }
 }
 
-// Specialised interior block: B output pixels from ow0, all of whose taps lie inside the input
-// along W; KW taps per row, stride S along W, dilation 1.
-template <int KW, int S, int B, bool Full>
-void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0) {
+// Specialised block: B output pixels from ow0, KW taps per row, stride S along W, dilation 1.
+// Interior and border blocks are separate functions: sharing one accumulator array between
+// both paths made GCC keep it on the stack.
+template <int KW, int S, int B, bool Full, bool Checked>
+__attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, const Row& r,
+                                               i64 ow0) {
   constexpr int kJ = (B - 1) * S + KW;  // input columns the block reads
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
@@ -143,20 +144,51 @@ void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0) {
       wv[k] = V::load_aligned(wr + k * L);
     });
   };
-  // Interior block (the caller guarantees every column is inside the input): no test, one
-  // pointer walk per kernel row.
-  for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
-    Reg wv[KW];
-    load_taps(kh, wv);
-    const float* xp = x + ((r.ih0 + kh * dh) * w + iw0) * c;
-    unroll<kJ>([&](auto jc) {
-      const Reg xv = Full ? V::loadu(xp) : V::load(xp, t.in_mask);
-      xp += c;
-      opaque(xp);
-      taps(xv, wv, jc);
-    });
+  if constexpr (!Checked) {
+    // Interior block: every column inside the input, no test, one pointer walk per row.
+    for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
+      Reg wv[KW];
+      load_taps(kh, wv);
+      const float* xp = x + ((r.ih0 + kh * dh) * w + iw0) * c;
+      unroll<kJ>([&](auto jc) {
+        const Reg xv = Full ? V::loadu(xp) : V::load(xp, t.in_mask);
+        xp += c;
+        opaque(xp);
+        taps(xv, wv, jc);
+      });
+    }
+  } else {
+    // Border block: one test per input column; columns outside the input (padding) skipped.
+    const i64 jlo = iw0 < 0 ? -iw0 : 0;
+    const i64 jhi = min64(kJ, w - iw0);
+    for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
+      Reg wv[KW];
+      load_taps(kh, wv);
+      i64 off = ((r.ih0 + kh * dh) * w + iw0) * c;  // dereferenced only for [jlo, jhi)
+      unroll<kJ>([&](auto jc) {
+        constexpr int j = decltype(jc)::value;
+        if (j >= jlo && j < jhi) {
+          const float* xp = x + off;
+          const Reg xv = Full ? V::loadu(xp) : V::load(xp, t.in_mask);
+          taps(xv, wv, jc);
+        }
+        off += c;
+        opaque(off);
+      });
+    }
   }
   store_block<B, Full>(p, t, r, ow0, acc);
+}
+
+template <int KW, int S, int B, bool Full>
+void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0) {
+  constexpr int kJ = (B - 1) * S + KW;
+  const i64 iw0 = ow0 * S - p.pad_left;
+  if (iw0 >= 0 && iw0 + kJ <= p.w) {
+    block_spec_body<KW, S, B, Full, false>(p, t, r, ow0);
+  } else {
+    block_spec_body<KW, S, B, Full, true>(p, t, r, ow0);
+  }
 }
 
 // Generic block: any KW, stride, dilation and multiplier; B output pixels from ow0.
@@ -183,8 +215,18 @@ void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
     const float* wr = t.w + kh * p.kw * L;
     for (i64 kw = 0; kw < p.kw; ++kw) {
       const i64 iwk = iw0 + kw * p.dw;  // input column of pixel 0 for this tap
-      const i64 blo = iwk < 0 ? (-iwk + s - 1) / s : 0;
-      const i64 bhi = iwk >= p.w ? 0 : min64(B, (p.w - 1 - iwk) / s + 1);
+      // Pixels b in [blo, bhi) read inside the input (no division for strides 1 and 2).
+      i64 blo = 0, bhi = 0;
+      if (s == 1) {
+        blo = iwk < 0 ? -iwk : 0;
+        bhi = min64(B, p.w - iwk);
+      } else if (s == 2) {
+        blo = iwk < 0 ? (1 - iwk) >> 1 : 0;
+        bhi = iwk >= p.w ? 0 : min64(B, ((p.w - 1 - iwk) >> 1) + 1);
+      } else {
+        blo = iwk < 0 ? (-iwk + s - 1) / s : 0;
+        bhi = iwk >= p.w ? 0 : min64(B, (p.w - 1 - iwk) / s + 1);
+      }
       if (blo >= bhi) continue;
       const Reg wv = V::load_aligned(wr + kw * L);
       const i64 base = (row + iwk) * c;
@@ -226,47 +268,44 @@ void fill_spec_kw(BlockFn* table, i64 kw) {
   if (kw == 7) fill_spec<7, S, Full>(table);
 }
 
-// Block functions for full tiles and for the channel tail: `inner` serves the interior of a
-// row, `edge` its border pixels (taps clipped). Where masks are free (AVX-512) one masked
-// instantiation serves both kinds of tile. Where masked memory operations are slow (AVX2
+// Block functions for full tiles and for the channel tail. Where masks are free (AVX-512)
+// one masked instantiation serves both. Where masked memory operations are slow (AVX2
 // maskstore), full tiles run unmasked code and the tail tile takes the generic path.
 template <bool Full>
-void fill_tables(const Params& p, BlockFn* inner, BlockFn* edge) {
+void fill_tables(const Params& p, BlockFn* table) {
   constexpr bool kFull = Full && !V::kCheapMasks;
   if (p.m == 1) {
-    fill_generic<false, kFull>(edge);
+    fill_generic<false, kFull>(table);
   } else {
-    fill_generic<true, kFull>(edge);
+    fill_generic<true, kFull>(table);
   }
-  for (int b = 0; b <= V::kMaxBlock; ++b) inner[b] = edge[b];
   if constexpr (Full || V::kCheapMasks) {
     if (specialised(p)) {
-      if (p.sw == 1) fill_spec_kw<1, kFull>(inner, p.kw);
-      if (p.sw == 2) fill_spec_kw<2, kFull>(inner, p.kw);
+      if (p.sw == 1) fill_spec_kw<1, kFull>(table, p.kw);
+      if (p.sw == 2) fill_spec_kw<2, kFull>(table, p.kw);
     }
   }
 }
 
 void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
-  BlockFn full_inner[V::kMaxBlock + 1] = {};
-  BlockFn full_edge[V::kMaxBlock + 1] = {};
-  BlockFn tail_inner[V::kMaxBlock + 1] = {};
-  BlockFn tail_edge[V::kMaxBlock + 1] = {};
-  fill_tables<true>(p, full_inner, full_edge);
-  fill_tables<false>(p, tail_inner, tail_edge);
+  BlockFn full[V::kMaxBlock + 1] = {};
+  BlockFn tail[V::kMaxBlock + 1] = {};
+  fill_tables<true>(p, full);
+  fill_tables<false>(p, tail);
   constexpr i64 L = V::kLanes;
   constexpr i64 kMaxGroup = L >= 16 ? 1 : 16 / L;
   const i64 bmax = min64(p.bmax, V::kMaxBlock);
-  // Output columns [left, right) read only input columns inside the input: the interior.
-  i64 left = min64(p.wo, (p.pad_left + p.sw - 1) / p.sw);
-  const i64 last = p.w - 1 + p.pad_left - (p.kw - 1) * p.dw;  // ow * sw <= last
-  i64 right = last < 0 ? 0 : min64(p.wo, last / p.sw + 1);
-  if (right < left) right = left;
-  // The interior in near-equal blocks of at most bmax pixels.
-  const i64 inner_w = right - left;
-  const i64 blocks = inner_w == 0 ? 0 : (inner_w + bmax - 1) / bmax;
-  const i64 bbase = blocks == 0 ? 0 : inner_w / blocks;
-  const i64 bextra = blocks == 0 ? 0 : inner_w % blocks;
+  // Output columns [left, right) read no padding along W. A row narrower than one block is
+  // one (border) block; otherwise the border pixels form their own narrow blocks and the
+  // interior is cut into near-equal blocks of at most bmax pixels, all test-free.
+  i64 left = 0, right = p.wo;
+  if (p.wo > bmax) {
+    left = min64(p.wo, (p.pad_left + p.sw - 1) / p.sw);
+    const i64 last = p.w - 1 + p.pad_left - (p.kw - 1) * p.dw;  // interior: ow * sw <= last
+    right = last < 0 ? 0 : min64(p.wo, last / p.sw + 1);
+    if (right < left) right = left;
+  }
+  const i64 blocks = (right - left + bmax - 1) / bmax + 2;  // for spreading the prefetches
   const bool aligned = reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
   bool streamed = false;
   for (i64 task = begin; task < end; ++task) {
@@ -276,8 +315,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
     const i64 img = rest / p.row_tiles;
     // The tiles of a group share cache lines: they run block by block, back to back.
     Tile tiles[kMaxGroup];
-    const BlockFn* inner[kMaxGroup];
-    const BlockFn* edge[kMaxGroup];
+    const BlockFn* table[kMaxGroup];
     const i64 count = min64(min64(p.group, kMaxGroup), p.tiles - grp * p.group);
     for (i64 k = 0; k < count; ++k) {
       const i64 ct = grp * p.group + k;
@@ -299,8 +337,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       t.bias = V::load_aligned(p.bias + o0);
       t.o0 = o0;
       t.stream = p.stream && aligned && nout == L && p.c_out % L == 0;
-      inner[k] = nout == L ? full_inner : tail_inner;
-      edge[k] = nout == L ? full_edge : tail_edge;
+      table[k] = nout == L ? full : tail;
       streamed = streamed || t.stream;
     }
     const i64 oh_begin = rt * p.rows_per_task;
@@ -330,7 +367,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       pf_out = reinterpret_cast<const char*>(y) + out0;
       pf_in_lines = (in_len * (grp + 1) / p.groups - in_len * grp / p.groups) / 64;
       pf_out_lines = (out_len * (grp + 1) / p.groups - out_len * grp / p.groups) / 64;
-      const i64 steps = (oh_end - oh_begin) * (blocks + 1);
+      const i64 steps = (oh_end - oh_begin) * blocks;
       pf_step = (pf_in_lines + pf_out_lines + steps - 1) / steps;
     }
     for (i64 oh = oh_begin; oh < oh_end; ++oh) {
@@ -339,32 +376,32 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
       r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
       r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
-      // Border pixels on the left, the interior blocks, border pixels on the right.
-      for (i64 ow0 = 0; ow0 < left; ow0 += bmax) {
-        const i64 width = min64(bmax, left - ow0);
-        for (i64 k = 0; k < count; ++k) edge[k][width](p, tiles[k], r, ow0);
-      }
-      i64 ow0 = left;
-      for (i64 b = 0; b < blocks; ++b) {
-        const i64 width = bbase + (b < bextra ? 1 : 0);
-        for (i64 q = 0; q < pf_step; ++q) {
-          if (pf_in_lines > 0) {
-            __builtin_prefetch(pf_in, 0, 2);
-            pf_in += 64;
-            --pf_in_lines;
-          } else if (pf_out_lines > 0) {
-            __builtin_prefetch(pf_out, 1, 2);
-            pf_out += 64;
-            --pf_out_lines;
+      auto range = [&](i64 from, i64 to) {
+        if (to <= from) return;
+        const i64 n = (to - from + bmax - 1) / bmax;
+        const i64 base = (to - from) / n;
+        const i64 extra = (to - from) % n;
+        i64 ow0 = from;
+        for (i64 b = 0; b < n; ++b) {
+          const i64 width = base + (b < extra ? 1 : 0);
+          for (i64 q = 0; q < pf_step; ++q) {
+            if (pf_in_lines > 0) {
+              __builtin_prefetch(pf_in, 0, 2);
+              pf_in += 64;
+              --pf_in_lines;
+            } else if (pf_out_lines > 0) {
+              __builtin_prefetch(pf_out, 1, 2);
+              pf_out += 64;
+              --pf_out_lines;
+            }
           }
+          for (i64 k = 0; k < count; ++k) table[k][width](p, tiles[k], r, ow0);
+          ow0 += width;
         }
-        for (i64 k = 0; k < count; ++k) inner[k][width](p, tiles[k], r, ow0);
-        ow0 += width;
-      }
-      for (ow0 = right; ow0 < p.wo; ow0 += bmax) {
-        const i64 width = min64(bmax, p.wo - ow0);
-        for (i64 k = 0; k < count; ++k) edge[k][width](p, tiles[k], r, ow0);
-      }
+      };
+      range(0, left);
+      range(left, right);
+      range(right, p.wo);
     }
   }
   if (streamed) V::fence();

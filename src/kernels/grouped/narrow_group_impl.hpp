@@ -20,6 +20,9 @@ using i64 = std::int64_t;
 using groupconv::detail::NarrowMode;
 using groupconv::detail::NarrowParams;
 
+// Read instead of the columns outside the input in edge blocks (two vectors for kPerm2).
+alignas(64) constexpr float kZeros[2 * Vec::L] = {};
+
 struct TileCtx {
   const float* w;  // this tile's packed weights [kh][kw][cig][vt * L]
   const float* b;  // [vt * L]
@@ -37,16 +40,21 @@ inline Vec::R load_in(const float* p, Vec::M m, bool full) {
 
 // ---- sources: how x_j ("input channel j of the lane's own group") is formed --------------
 
+// get(): any tile; get_full(): tiles whose vector loads stay inside the pixel (t.full_in).
 struct SrcBcast {
   static constexpr int kCig = 0;
   static Vec::R get(const float* p, int j, const TileCtx&) { return Vec::bcast(p + j); }
+  static Vec::R get_full(const float* p, int j, const TileCtx&) { return Vec::bcast(p + j); }
 };
 
 template <int CIG>
 struct SrcLane {  // Cig = Cog = CIG = 2 or 4: in-128-bit-lane permute with an immediate
   static constexpr int kCig = CIG;
   static Vec::R get(const float* p, int j, const TileCtx& t) {
-    const Vec::R v = load_in(p, t.in0, t.full_in);
+    return pick(load_in(p, t.in0, t.full_in), j);
+  }
+  static Vec::R get_full(const float* p, int j, const TileCtx&) { return pick(Vec::loadu(p), j); }
+  static Vec::R pick(Vec::R v, int j) {
     if constexpr (CIG == 4) {
       switch (j) {
         case 0:
@@ -69,6 +77,9 @@ struct SrcPerm1 {
   static Vec::R get(const float* p, int j, const TileCtx& t) {
     return Vec::perm1(t.idx + j * Vec::L, load_in(p, t.in0, t.full_in));
   }
+  static Vec::R get_full(const float* p, int j, const TileCtx& t) {
+    return Vec::perm1(t.idx + j * Vec::L, Vec::loadu(p));
+  }
 };
 
 struct SrcPerm2 {
@@ -76,6 +87,9 @@ struct SrcPerm2 {
   static Vec::R get(const float* p, int j, const TileCtx& t) {
     return Vec::perm2(t.idx + j * Vec::L, load_in(p, t.in0, t.full_in),
                       Vec::loadm(p + Vec::L, t.in1));
+  }
+  static Vec::R get_full(const float* p, int j, const TileCtx& t) {
+    return Vec::perm2(t.idx + j * Vec::L, Vec::loadu(p), Vec::loadm(p + Vec::L, t.in1));
   }
 };
 
@@ -118,8 +132,9 @@ void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, fl
   Vec::R acc[P][VT];
   init_acc<VT, P>(acc, t);
   const i64 iw0 = ow0 * SW - q.pad_left;
-  // Edge blocks: the columns inside the row that some pixel < np reads. Pixels >= np are
-  // computed from those columns too (a few wasted FMAs) but never stored.
+  // Edge blocks: the columns inside the row that some pixel < np reads; the others read a
+  // zero vector instead (branch-free; the padded taps of the block's border pixels cost
+  // FMAs, the rest of the row none). Pixels >= np are computed but never stored.
   std::uint32_t cols = 0;
   if constexpr (EDGE) {
     const i64 last_col = (np - 1) * SW + KW - 1;
@@ -137,7 +152,7 @@ void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, fl
       // Opaque to the optimiser: the column loads stay inside this loop instead of being
       // hoisted (and spilled) as loop invariants.
       const float* xc = xr;
-      __asm__("" : "+r"(xc));
+      __asm__ volatile("" : "+r"(xc));
       Vec::R w[KW][VT];
 #pragma GCC unroll 8
       for (int kw = 0; kw < KW; ++kw) {
@@ -147,8 +162,9 @@ void block_fixed(const NarrowParams& q, const TileCtx& t, const float* x_img, fl
       }
 #pragma GCC unroll 64
       for (int c = 0; c < NC; ++c) {
-        if (EDGE && ((cols >> c) & 1u) == 0) continue;
-        const Vec::R xj = S::get(xc + c * q.c_in, j, t);
+        const float* xp = xc + c * q.c_in;
+        if (EDGE) xp = ((cols >> c) & 1u) != 0 ? xp : kZeros;
+        const Vec::R xj = S::get_full(xp, j, t);
 #pragma GCC unroll 8
         for (int kw = 0; kw < KW; ++kw) {
           const int d = c - kw;
@@ -200,23 +216,29 @@ void block_generic(const NarrowParams& q, const TileCtx& t, const float* x_img, 
 using BlockFn = void (*)(const NarrowParams&, const TileCtx&, const float*, float*, i64, i64, int);
 
 struct RowFns {
-  BlockFn interior, edge;
+  BlockFn interior, edge;  // fixed path (generic when the geometry has none)
   int p;
+  BlockFn slow;  // tiles whose vector loads would leave the pixel: masked loads
+  int p_slow;
 };
 
 // P3: block for the 3-wide fixed paths, P5: 5-wide, PG: generic.
 template <class S, int VT, int P3, int P5, int PG>
 RowFns pick_row_fns(const NarrowParams& q) {
   if (q.dw == 1 && q.kw == 3 && q.sw == 1) {
-    return {&block_fixed<S, VT, 3, 1, P3, false>, &block_fixed<S, VT, 3, 1, P3, true>, P3};
+    return {&block_fixed<S, VT, 3, 1, P3, false>, &block_fixed<S, VT, 3, 1, P3, true>, P3,
+            &block_generic<S, VT, PG, true>, PG};
   }
   if (q.dw == 1 && q.kw == 3 && q.sw == 2) {
-    return {&block_fixed<S, VT, 3, 2, P3, false>, &block_fixed<S, VT, 3, 2, P3, true>, P3};
+    return {&block_fixed<S, VT, 3, 2, P3, false>, &block_fixed<S, VT, 3, 2, P3, true>, P3,
+            &block_generic<S, VT, PG, true>, PG};
   }
   if (q.dw == 1 && q.kw == 5 && q.sw == 1) {
-    return {&block_fixed<S, VT, 5, 1, P5, false>, &block_fixed<S, VT, 5, 1, P5, true>, P5};
+    return {&block_fixed<S, VT, 5, 1, P5, false>, &block_fixed<S, VT, 5, 1, P5, true>, P5,
+            &block_generic<S, VT, PG, true>, PG};
   }
-  return {&block_generic<S, VT, PG, false>, &block_generic<S, VT, PG, true>, PG};
+  return {&block_generic<S, VT, PG, false>, &block_generic<S, VT, PG, true>, PG,
+          &block_generic<S, VT, PG, true>, PG};
 }
 
 // tile_end: end of the task's chunk. A tile may store whole vectors even when its lanes end
@@ -245,43 +267,6 @@ inline TileCtx make_tile(const NarrowParams& q, i64 tile, i64 tile_end) {
   return t;
 }
 
-inline void prefetch_span(const char* p, i64 bytes, int rw) {
-  for (i64 o = 0; o < bytes; o += 64) {
-    if (rw != 0) {
-      __builtin_prefetch(p + o, 1, 3);
-    } else {
-      __builtin_prefetch(p + o, 0, 3);
-    }
-  }
-  if (rw != 0) {
-    __builtin_prefetch(p + bytes - 1, 1, 3);
-  } else {
-    __builtin_prefetch(p + bytes - 1, 0, 3);
-  }
-}
-
-// This tile's lines of the input rows that output row oh + 1 adds, and of output row oh + 1.
-inline void prefetch_next(const NarrowParams& q, const TileCtx& t, const float* x_img,
-                          const float* y_next, i64 ih_first) {
-  const i64 span = (q.groups - t.in_base / q.cig < q.gt ? q.groups - t.in_base / q.cig : q.gt);
-  const i64 in_bytes = span * q.cig * 4;
-  const i64 out_bytes = span * q.cog * 4;
-  const i64 ih_last = ih_first + (q.kh - 1) * q.dh;
-  for (i64 kh = 0; kh < q.kh; ++kh) {
-    const i64 ih = ih_first + q.sh + kh * q.dh;
-    if (ih < 0 || ih >= q.h) continue;
-    // Already read by row oh (same dilation lattice, inside its span)?
-    if (ih <= ih_last && (ih - ih_first) % q.dh == 0) continue;
-    const float* r = x_img + ih * q.w * q.c_in + t.in_base;
-    for (i64 iw = 0; iw < q.w; ++iw) {
-      prefetch_span(reinterpret_cast<const char*>(r + iw * q.c_in), in_bytes, 0);
-    }
-  }
-  for (i64 ow = 0; ow < q.wo; ++ow) {
-    prefetch_span(reinterpret_cast<const char*>(y_next + ow * q.c_out), out_bytes, 1);
-  }
-}
-
 template <class S, int VT, int P3, int P5, int PG>
 void run_tasks(const NarrowParams& q, const float* x, float* y, i64 begin, i64 end) {
   const RowFns f = pick_row_fns<S, VT, P3, P5, PG>(q);
@@ -299,15 +284,16 @@ void run_tasks(const NarrowParams& q, const float* x, float* y, i64 begin, i64 e
         (chunk + 1) * q.tiles_per_chunk < q.tiles ? (chunk + 1) * q.tiles_per_chunk : q.tiles;
     const i64 oh_end = (rt + 1) * q.rows_per_task < q.ho ? (rt + 1) * q.rows_per_task : q.ho;
     for (i64 oh = rt * q.rows_per_task; oh < oh_end; ++oh) {
-      // Input rows the next output row reads and this one does not, and the next output
-      // row: prefetched tile by tile while this row computes. Batched layers stream from
-      // DRAM, and a tile's lines are 1 KiB+ apart, which the hardware prefetchers miss.
-      const i64 ih_first = oh * q.sh - q.pad_top;
-      const bool has_next = oh + 1 < q.ho;
       for (i64 tile = chunk * q.tiles_per_chunk; tile < tile_end; ++tile) {
         const TileCtx t = make_tile(q, tile, tile_end);
         float* y_row = y + (n * q.ho + oh) * q.wo * q.c_out + t.out_base;
-        if (has_next) prefetch_next(q, t, x_img, y_row + q.wo * q.c_out, ih_first);
+        if (!t.full_in) {
+          for (i64 ow = 0; ow < q.wo; ow += f.p_slow) {
+            const int np = static_cast<int>(q.wo - ow < f.p_slow ? q.wo - ow : f.p_slow);
+            f.slow(q, t, x_img, y_row + ow * q.c_out, oh, ow, np);
+          }
+          continue;
+        }
         for (i64 ow = 0; ow < q.wo; ow += f.p) {
           const int np = static_cast<int>(q.wo - ow < f.p ? q.wo - ow : f.p);
           const bool inside = np == f.p && ow >= ow_lo && ow + np <= ow_hi;

@@ -3,9 +3,10 @@
 # (TensorFlow and PyTorch cannot share one interpreter here):
 #   build/venv-tf     tests/python/test_api.py + test_tf_*.py     (oracle: tf.nn.conv2d)
 #   build/venv-torch  tests/python/test_api.py + test_torch_*.py  (oracle: torch conv2d)
-# First `pip install .` into both (scripts/python_env.sh --install-package; the build directory
-# build/pip/<wheel tag> is kept, so a reinstall only recompiles what changed), unless
-# --no-install is given. Extra arguments go to pytest (e.g. -k tutorial, -x).
+# First builds the wheel once (`pip wheel .` with build/venv-torch's pip, into build/wheelhouse;
+# the build directory build/pip/<wheel tag> is kept, so a rebuild only recompiles what changed)
+# and installs it into both environments (falling back to `pip install .` in an environment
+# whose Python the wheel does not fit), unless --no-install is given. Extra arguments go to pytest (e.g. -k tutorial, -x).
 # GROUPCONV_REQUIRE_ORACLES=1 (CI) turns a missing oracle into a failure instead of a skip.
 # Exit status: non-zero when anything failed.
 set -uo pipefail
@@ -13,7 +14,20 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 install=1
 if [ "${1:-}" = "--no-install" ]; then install=0; shift; fi
 if [ $install = 1 ]; then
-  "$root/scripts/python_env.sh" --install-package || { echo "python_tests: install failed" >&2; exit 1; }
+  "$root/scripts/python_env.sh" || { echo "python_tests: environments failed" >&2; exit 1; }
+  # One build for both: the two interpreters would configure different compiler paths and
+  # rebuild everything in turn.
+  wheels="$root/build/wheelhouse"
+  rm -rf "$wheels" && mkdir -p "$wheels"
+  echo "python_tests: building the wheel" >&2
+  "$root/build/venv-torch/bin/pip" wheel -q --no-deps -w "$wheels" "$root" ||
+    { echo "python_tests: wheel build failed" >&2; exit 1; }
+  for env in venv-tf venv-torch; do
+    echo "python_tests: installing into build/$env" >&2
+    "$root/build/$env/bin/pip" install -q --no-deps --force-reinstall "$wheels"/groupconv-*.whl ||
+      "$root/build/$env/bin/pip" install -q "$root" ||
+      { echo "python_tests: install into $env failed" >&2; exit 1; }
+  done
 fi
 export TF_CPP_MIN_LOG_LEVEL=3  # TensorFlow's start-up chatter
 cd "$root/tests/python"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import numpy.typing as npt
@@ -132,7 +132,7 @@ def _check_result(g: Dict[str, Any], lead: Optional[Tuple[int, ...]],
         flops=g["flops"], bytes=g["bytes"], text=g["text"])
 
 
-def _flatten_shape(shape: list) -> Tuple[list, Optional[Tuple[int, ...]]]:
+def _flatten_shape(shape: List[int]) -> Tuple[List[int], Optional[Tuple[int, ...]]]:
     if len(shape) <= 4:
         return shape, None
     lead = tuple(shape[:-3])
@@ -219,7 +219,7 @@ class Plan:
         self._init(desc, filters, bias, input_shape, unbatched_rank)
         return self
 
-    def _normalise_shape(self, shape: list) -> Tuple[Tuple[int, ...], Any]:
+    def _normalise_shape(self, shape: List[int]) -> Tuple[Tuple[int, ...], Any]:
         if self._unbatched_rank is not None and len(shape) == self._unbatched_rank:
             return tuple([1] + list(shape)), "unbatched"
         flat, lead = _flatten_shape(list(shape))
@@ -243,12 +243,13 @@ class Plan:
             p = self._plan_for((1,) + x.shape)
             if self._first is None:
                 self._first = p
-            return p(x[None])[0]
+            y1: Float32Array = p(x[None])[0]
+            return y1
         x, lead = _flatten_batch(x)
         p = self._plan_for(x.shape)
         if self._first is None:
             self._first = p
-        y = p(x)
+        y: Float32Array = p(x)
         if lead is not None:
             y = y.reshape(lead + y.shape[1:])
         return y

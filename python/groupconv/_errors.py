@@ -8,7 +8,7 @@ Wrong element types and objects that are not arrays raise :class:`DTypeError`, w
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence, Tuple
 
 __all__ = ["ShapeError", "DTypeError"]
 
@@ -59,7 +59,7 @@ class ShapeError(ValueError):
         self.help = help
         self.repro = repro
 
-    def __reduce__(self):  # picklable (multiprocessing, pytest-xdist)
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # picklable (multiprocessing, pytest-xdist)
         return (
             type(self),
             (self.text, self.code, self.summary, self.context, self.rule, self.expected,

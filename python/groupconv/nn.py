@@ -61,11 +61,14 @@ def conv2d(input: Array, weight: Array, bias: Optional[Array] = None,  # noqa: A
     x = as_float32(input, "input")
     w = as_float32(weight, "weight")
     b = None if bias is None else as_float32(bias, "bias")
+    y: Float32Array
     if x.ndim == 4:
-        return _core.conv2d(x, w, b, desc)
-    if x.ndim == 3:
-        return _core.conv2d(x[None], w, b, desc)[0]
-    raise _rank_error(x.shape)
+        y = _core.conv2d(x, w, b, desc)
+    elif x.ndim == 3:
+        y = _core.conv2d(x[None], w, b, desc)[0]
+    else:
+        raise _rank_error(x.shape)
+    return y
 
 
 def check(input_shape: Any, weight_shape: Any, bias_shape: Any = None, stride: Any = 1,

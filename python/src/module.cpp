@@ -16,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <ctime>
 #include <exception>
 #include <mutex>
 #include <new>
@@ -114,6 +115,17 @@ py::array_t<float> new_output(const std::array<i64, 4>& shape) {
   py::capsule owner(p, [](void* q) { std::free(q); });
   return py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()),
                             static_cast<float*>(p), owner);
+}
+
+// Seconds on a monotonic clock, or on this thread's CPU-time clock (for single-threaded
+// overhead measurements on a loaded machine: time spent descheduled is not counted).
+double now_seconds(bool cpu_clock) {
+  if (cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 py::tuple tuple4(const std::array<i64, 4>& a) { return py::make_tuple(a[0], a[1], a[2], a[3]); }
@@ -238,17 +250,16 @@ class PyPlan {
 
   // Seconds per execute(), measured in C++ over `iters` calls into one output buffer
   // (the baseline of bench/python_overhead.py).
-  double time_execute(const py::array& x, int iters) {
+  double time_execute(const py::array& x, int iters, bool cpu_clock) {
     py::array y = call(x);
     const float* xp = float_data(x, "input");
     auto* yp = static_cast<float*>(y.mutable_data());
     if (!plan_ || iters <= 0) return 0.0;
     py::gil_scoped_release release;
     const std::lock_guard<std::mutex> lock(mutex_);
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_seconds(cpu_clock);
     for (int i = 0; i < iters; ++i) plan_->execute(xp, yp);
-    const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-    return dt.count() / iters;
+    return (now_seconds(cpu_clock) - t0) / iters;
   }
 
   [[nodiscard]] py::tuple input_shape() const { return tuple4(geometry_.input_shape()); }
@@ -270,7 +281,7 @@ class PyPlan {
 
 // Seconds per one-shot groupconv::conv2d() (plan + execute), measured in C++.
 double time_oneshot(const py::array& x, const py::array& w, const std::optional<py::array>& bias,
-                    const Desc& d, int iters) {
+                    const Desc& d, int iters, bool cpu_clock) {
   gc::Shapes shapes{shape_of(x), shape_of(w), std::nullopt};
   if (bias) shapes.bias = shape_of(*bias);
   py::array y = conv2d(x, w, bias, d);
@@ -282,10 +293,9 @@ double time_oneshot(const py::array& x, const py::array& w, const std::optional<
   gc::PlanOptions options;
   options.threads = d.threads;
   py::gil_scoped_release release;
-  const auto t0 = std::chrono::steady_clock::now();
+  const double t0 = now_seconds(cpu_clock);
   for (int i = 0; i < iters; ++i) gc::conv2d(d.desc, shapes, xp, wp, bp, yp, options);
-  const std::chrono::duration<double> dt = std::chrono::steady_clock::now() - t0;
-  return dt.count() / iters;
+  return (now_seconds(cpu_clock) - t0) / iters;
 }
 
 }  // namespace
@@ -317,13 +327,14 @@ PYBIND11_MODULE(_core, m) {
 
   m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("desc"));
   m.def("time_oneshot", &time_oneshot, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("desc"),
-        py::arg("iters"));
+        py::arg("iters"), py::arg("cpu_clock") = false);
 
   py::class_<PyPlan>(m, "Plan")
       .def(py::init<const py::array&, const std::optional<py::array>&, Dims, const Desc&>(),
            py::arg("w"), py::arg("bias"), py::arg("input_shape"), py::arg("desc"))
       .def("__call__", &PyPlan::call, py::arg("x"))
-      .def("time_execute", &PyPlan::time_execute, py::arg("x"), py::arg("iters"))
+      .def("time_execute", &PyPlan::time_execute, py::arg("x"), py::arg("iters"),
+           py::arg("cpu_clock") = false)
       .def_property_readonly("input_shape", &PyPlan::input_shape)
       .def_property_readonly("output_shape", &PyPlan::output_shape)
       .def_property_readonly("kernel_name", &PyPlan::kernel_name)

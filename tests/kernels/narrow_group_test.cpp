@@ -4,6 +4,7 @@
 // non-square kernels, bias on/off, N = 1 and 2, unaligned buffers, 1 vs 2 threads.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstring>
 #include <random>
 #include <string>

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
-# The peers benchmark (issue 3): builds gc_peers in build/bench (Release), runs the suite
-# through groupconv, oneDNN and XNNPACK (gc_peers) and through PyTorch (torch_peer.py) at
-# 1 and 2 threads, and rewrites docs/PERFORMANCE.md from the CSVs.
+# The peers benchmark (issues 3 and 5): builds gc_peers in build/bench (Release), runs the
+# suite through groupconv, oneDNN and XNNPACK (gc_peers) and through PyTorch (torch_peer.py)
+# at 1 and 2 threads, for the forward, the input gradient and the filter gradient, and
+# rewrites docs/PERFORMANCE.md from the CSVs.
 #
 #   scripts/bench_peers.sh [--layers FILE] [--threads 1,2] [--min-time S] [--rounds R]
-#                          [--filter SUBSTR] [--out FILE.md] [--no-torch]
+#                          [--pass fwd|bwd_data|bwd_filter|all] [--filter SUBSTR]
+#                          [--out FILE.md] [--no-torch]
 #
 # Needs Debian's libdnnl-dev and libxnnpack-dev (gc_peers is not built without them) and
 # python3-torch + python3-numpy (or build/venv-torch from scripts/python_env.sh).
-# A full run over bench/layers.csv at --min-time 0.2 takes several minutes; run it on a
-# quiet machine. Raw CSVs and logs stay in build/bench/peers-results/.
+# A full run over bench/layers.csv, all passes, at --min-time 0.2 and 2 rounds takes about
+# 10 minutes on a quiet 2-core machine (longer under load); run it on a quiet machine. Raw CSVs and logs stay in build/bench/peers-results/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 layers=bench/layers.csv
 threads=1,2
 min_time=0.2
-rounds=3
+rounds=2
+pass=all
 filter=""
 out=docs/PERFORMANCE.md
 torch=1
@@ -26,10 +29,11 @@ while [ $# -gt 0 ]; do
     --threads) threads=$2; shift 2 ;;
     --min-time) min_time=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
+    --pass) pass=$2; shift 2 ;;
     --filter) filter=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-torch) torch=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench_peers: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -61,7 +65,8 @@ fi
 results="$build/peers-results"
 mkdir -p "$results"
 rm -f "$results"/gc_peers.csv "$results"/torch.csv
-args=(--layers "$layers" --threads "$threads" --min-time "$min_time" --rounds "$rounds")
+args=(--layers "$layers" --threads "$threads" --min-time "$min_time" --rounds "$rounds"
+  --pass "$pass")
 [ -n "$filter" ] && args+=(--filter "$filter")
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 start=$(date +%s)

@@ -2,10 +2,10 @@
 """The benchmark suite (bench/layers.csv) through PyTorch, for the peers comparison.
 
     torch_peer.py [--layers FILE] [--threads 1,2] [--min-time S] [--rounds R]
-                  [--csv OUT] [--filter SUBSTR]
+                  [--pass fwd|bwd_data|bwd_filter|all] [--csv OUT] [--filter SUBSTR]
 
-Writes the same CSV columns as gc_peers (library = "torch"). Method, as close to gc_peers
-as eager PyTorch allows:
+Writes the same CSV columns as gc_peers (library = "torch", plus the pass). Method, as close
+to gc_peers as eager PyTorch allows:
 - torch.nn.functional.conv2d on channels_last (NHWC in memory) float32 tensors, under
   torch.inference_mode(); the weight is converted from HWIO once, outside the timed loop,
   into the channels_last OIHW tensor conv2d wants (no further preparation is possible in
@@ -14,10 +14,18 @@ as eager PyTorch allows:
 - torch.set_num_threads(T) for each thread count;
 - per thread count, R rounds of: warm-up (2 runs and 50 ms), then runs until --min-time
   has passed (at least 5); the best of the R medians is reported;
+- backward passes: torch.ops.aten.convolution_backward, the op autograd calls for a
+  convolution (and torch.nn.grad.conv2d_input / conv2d_weight call), on channels_last x and
+  dy with the channels_last weight, output_mask (input) for the input gradient and
+  (weight, bias) for the filter gradient; the gradients come back in PyTorch's OIHW layout,
+  allocated by each call, which is what a PyTorch training step pays;
 - the output is checked against an independent float64 NumPy computation from the HWIO
-  filter (relative L2 < 1e-4), so a layout mistake here is caught rather than timed.
+  filter (relative L2 < 1e-4; the worse of dw and db for the filter gradient), so a layout
+  mistake here is caught rather than timed.
 Asymmetric padding (SAME with an even total) is applied with F.pad (back to channels_last)
 inside the timed call, since conv2d only takes symmetric padding; the impl column says so.
+For the input gradient the padded gradient is cropped inside the timed call (F.pad's
+backward).
 """
 
 import argparse
@@ -36,7 +44,9 @@ L3_BYTES = 32 * 1024 * 1024
 TOLERANCE = 1e-4
 COLUMNS = ["layer", "threads", "library", "gflops", "median_ms", "gflops_fastest", "min_ms",
            "runs", "gflop",
-           "roofline_gflops", "pct_roofline", "pct_peak", "rel_l2", "status", "impl"]
+           "roofline_gflops", "pct_roofline", "pct_peak", "rel_l2", "status", "impl", "pass",
+           "reorder_ms"]
+PASSES = ["fwd", "bwd_data", "bwd_filter"]
 
 
 def dram_gbps(threads):
@@ -124,6 +134,50 @@ def reference(layer, x, w):
     return y.transpose(1, 0, 2).reshape(layer.n, layer.ho, layer.wo, layer.c_out)
 
 
+def taps_views(layer, t):
+    """For each tap (i, j): the strided window of the padded NHWC array t that it reads."""
+    for i in range(layer.kh):
+        for j in range(layer.kw):
+            h0, w0 = i * layer.dh, j * layer.dw
+            yield i, j, t[:, h0:h0 + (layer.ho - 1) * layer.sh + 1:layer.sh,
+                          w0:w0 + (layer.wo - 1) * layer.sw + 1:layer.sw, :]
+
+
+def reference_bwd_data(layer, dy, w):
+    """float64 input gradient, NHWC, from the HWIO filter: the adjoint of reference()."""
+    t, b, l, r = layer.pads
+    g, cig, cog = layer.groups, layer.cig, layer.cog
+    pixels = layer.n * layer.ho * layer.wo
+    dxp = np.zeros((layer.n, layer.h + t + b, layer.w + l + r, layer.c_in))
+    dyg = dy.astype(np.float64).reshape(pixels, g, cog).transpose(1, 0, 2)   # (G, P, Cog)
+    w64 = w.astype(np.float64)
+    for i, j, view in taps_views(layer, dxp):
+        wt = w64[i, j].reshape(cig, g, cog).transpose(1, 2, 0)              # (G, Cog, Cig)
+        view += np.matmul(dyg, wt).transpose(1, 0, 2).reshape(view.shape)
+    return dxp[:, t:t + layer.h, l:l + layer.w, :]
+
+
+def reference_bwd_filter(layer, x, dy):
+    """float64 filter (HWIO) and bias gradients."""
+    t, b, l, r = layer.pads
+    xp = np.pad(x.astype(np.float64), ((0, 0), (t, b), (l, r), (0, 0)))
+    g, cig, cog = layer.groups, layer.cig, layer.cog
+    pixels = layer.n * layer.ho * layer.wo
+    dyg = dy.astype(np.float64).reshape(pixels, g, cog).transpose(1, 0, 2)   # (G, P, Cog)
+    dw = np.zeros((layer.kh, layer.kw, cig, layer.c_out))
+    for i, j, view in taps_views(layer, xp):
+        xs = view.reshape(pixels, g, cig).transpose(1, 2, 0)                 # (G, Cig, P)
+        dw[i, j] = np.matmul(xs, dyg).transpose(1, 0, 2).reshape(cig, layer.c_out)
+    return dw, dy.astype(np.float64).reshape(pixels, layer.c_out).sum(axis=0)
+
+
+def rel_l2(y, ref):
+    den = float(np.sum(ref * ref))
+    num = float(np.sum((y - ref) ** 2))
+    rel = math.sqrt(num / den) if den > 0 else (0.0 if num == 0 else math.inf)
+    return math.inf if math.isnan(rel) else rel
+
+
 def measure(fn, min_time):
     start = time.perf_counter()
     i = 0
@@ -156,8 +210,18 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--csv")
     ap.add_argument("--filter", default="")
+    ap.add_argument("--pass", dest="passes", default="fwd",
+                    help="fwd, bwd_data, bwd_filter, all, or a comma-separated list")
     args = ap.parse_args()
     threads_list = [int(t) for t in args.threads.split(",")]
+    passes = []
+    for p in args.passes.split(","):
+        if p == "all":
+            passes = list(PASSES)
+        elif p in PASSES:
+            passes.append(p)
+        else:
+            ap.error(f"unknown pass {p}")
 
     rows = []
     rng = np.random.default_rng(1234)
@@ -170,12 +234,18 @@ def main():
             x_np = rng.uniform(-1, 1, (layer.n, layer.h, layer.w, layer.c_in)).astype(np.float32)
             w_np = rng.uniform(-1, 1, (layer.kh, layer.kw, layer.cig, layer.c_out)).astype(
                 np.float32)
-            ref = reference(layer, x_np, w_np)
-            # NHWC memory seen as an NCHW tensor in channels_last format (64-byte aligned
-            # allocation by torch's CPU allocator).
-            x = torch.empty((layer.n, layer.c_in, layer.h, layer.w),
-                            memory_format=torch.channels_last)
-            x.copy_(torch.from_numpy(x_np).permute(0, 3, 1, 2))
+            dy_np = rng.uniform(-1, 1, (layer.n, layer.ho, layer.wo, layer.c_out)).astype(
+                np.float32)
+
+            def nhwc_tensor(a):
+                """NHWC memory seen as an NCHW tensor in channels_last format (64-byte aligned
+                allocation by torch's CPU allocator)."""
+                out = torch.empty((a.shape[0], a.shape[3], a.shape[1], a.shape[2]),
+                                  memory_format=torch.channels_last)
+                out.copy_(torch.from_numpy(a).permute(0, 3, 1, 2))
+                return out
+
+            x, dy = nhwc_tensor(x_np), nhwc_tensor(dy_np)
             weight = torch.from_numpy(w_np).permute(3, 2, 0, 1).contiguous(
                 memory_format=torch.channels_last)                     # OIHW, channels_last
             t, b, l, r = layer.pads
@@ -188,44 +258,77 @@ def main():
             def padded(t):  # F.pad returns NCHW-contiguous; keep channels_last for oneDNN
                 return F.pad(t, pre).contiguous(memory_format=torch.channels_last)
 
-            def run():
+            x_in = padded(x) if pre else x  # for the input gradient: only its shape matters
+
+            def backward(xi, mask):
+                return torch.ops.aten.convolution_backward(
+                    dy, xi, weight, [layer.c_out] if mask[2] else None, list(stride),
+                    list(padding), list(dilation), False, [0, 0], layer.groups, mask)
+
+            def run_fwd():
                 xi = padded(x) if pre else x
                 return F.conv2d(xi, weight, None, stride, padding, dilation, layer.groups)
 
-            impl = backend_name(padded(x) if pre else x, weight, stride, padding, dilation,
+            def run_bwd_data():
+                dx = backward(x_in, [True, False, False])[0]
+                return dx[:, :, t:t + layer.h, l:l + layer.w] if pre else dx
+
+            def run_bwd_filter():
+                xi = padded(x) if pre else x
+                _, dw, db = backward(xi, [False, True, True])
+                return dw, db
+
+            impl = backend_name(x_in, weight, stride, padding, dilation,
                                 layer.groups) + (" +F.pad" if pre else "")
-            for threads in threads_list:
-                torch.set_num_threads(threads)
-                y = run()
-                y_nhwc = y.permute(0, 2, 3, 1).double().numpy()
-                den = float(np.sum(ref * ref))
-                rel = math.sqrt(float(np.sum((y_nhwc - ref) ** 2)) / den) if den > 0 else 0.0
-                if math.isnan(rel):
-                    rel = math.inf
-                status = "ok" if rel < TOLERANCE else "wrong"
-                best, fastest, runs = 0.0, 0.0, 0
-                if status == "ok":
-                    for _ in range(args.rounds):
-                        med, low, n = measure(run, args.min_time)
-                        best = med if runs == 0 else min(best, med)
-                        fastest = low if runs == 0 else min(fastest, low)
-                        runs += n
-                gflop = layer.flops() * 1e-9
-                gflops = gflop / (best * 1e-3) if best > 0 else 0.0
-                roof = layer.roofline_gflops(threads)
-                peak = PEAK_GFLOPS_PER_CORE * threads
-                rows.append({
-                    "layer": layer.name, "threads": threads, "library": "torch",
-                    "gflops": f"{gflops:.3f}", "median_ms": f"{best:.5f}",
-                    "gflops_fastest": f"{gflop / (fastest * 1e-3) if fastest > 0 else 0.0:.3f}",
-                    "min_ms": f"{fastest:.5f}", "runs": runs,
-                    "gflop": f"{gflop:.6f}", "roofline_gflops": f"{roof:.3f}",
-                    "pct_roofline": f"{100 * gflops / roof:.2f}",
-                    "pct_peak": f"{100 * gflops / peak:.2f}", "rel_l2": f"{rel:.3g}",
-                    "status": status, "impl": impl})
-                print(f"{layer.name:22s} {threads}T torch     {gflops:9.1f} GFLOP/s "
-                      f"{100 * gflops / roof:6.1f}% roof  rel_l2 {rel:.1e} {status:6s} {impl}",
-                      flush=True)
+            for pass_name in passes:
+                if pass_name == "fwd":
+                    run = run_fwd
+                    ref = reference(layer, x_np, w_np)
+
+                    def error():
+                        return rel_l2(run_fwd().permute(0, 2, 3, 1).double().numpy(), ref)
+                elif pass_name == "bwd_data":
+                    run = run_bwd_data
+                    ref = reference_bwd_data(layer, dy_np, w_np)
+
+                    def error():
+                        return rel_l2(run_bwd_data().permute(0, 2, 3, 1).double().numpy(), ref)
+                else:
+                    run = run_bwd_filter
+                    ref_w, ref_b = reference_bwd_filter(layer, x_np, dy_np)
+
+                    def error():
+                        dw, db = run_bwd_filter()
+                        return max(rel_l2(dw.permute(2, 3, 1, 0).double().numpy(), ref_w),
+                                   rel_l2(db.double().numpy(), ref_b))
+                for threads in threads_list:
+                    torch.set_num_threads(threads)
+                    rel = error()
+                    status = "ok" if rel < TOLERANCE else "wrong"
+                    best, fastest, runs = 0.0, 0.0, 0
+                    if status == "ok":
+                        for _ in range(args.rounds):
+                            med, low, n = measure(run, args.min_time)
+                            best = med if runs == 0 else min(best, med)
+                            fastest = low if runs == 0 else min(fastest, low)
+                            runs += n
+                    gflop = layer.flops() * 1e-9
+                    gflops = gflop / (best * 1e-3) if best > 0 else 0.0
+                    roof = layer.roofline_gflops(threads)
+                    peak = PEAK_GFLOPS_PER_CORE * threads
+                    rows.append({
+                        "layer": layer.name, "threads": threads, "library": "torch",
+                        "gflops": f"{gflops:.3f}", "median_ms": f"{best:.5f}",
+                        "gflops_fastest":
+                            f"{gflop / (fastest * 1e-3) if fastest > 0 else 0.0:.3f}",
+                        "min_ms": f"{fastest:.5f}", "runs": runs,
+                        "gflop": f"{gflop:.6f}", "roofline_gflops": f"{roof:.3f}",
+                        "pct_roofline": f"{100 * gflops / roof:.2f}",
+                        "pct_peak": f"{100 * gflops / peak:.2f}", "rel_l2": f"{rel:.3g}",
+                        "status": status, "impl": impl, "pass": pass_name, "reorder_ms": ""})
+                    print(f"{layer.name:22s} {pass_name:10s} {threads}T torch     "
+                          f"{gflops:9.1f} GFLOP/s {100 * gflops / roof:6.1f}% roof  "
+                          f"rel_l2 {rel:.1e} {status:6s} {impl}", flush=True)
     if args.csv:
         with open(args.csv, "w", newline="") as f:
             wr = csv.DictWriter(f, fieldnames=COLUMNS)

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/backward/bwd_data_params.hpp"
 #include "kernels/backward/dw_bwd_filter_params.hpp"
 #include "kernels/backward/grouped_bwd_filter_params.hpp"
 #include "plan/aligned_buffer.hpp"
@@ -52,7 +53,7 @@ inline i64 out_pos(i64 in, i64 t, i64 pad, i64 dil, i64 stride, i64 out_size) {
 // ---- input gradient ---------------------------------------------------------------------
 class BwdDataKernel {
  public:
-  BwdDataKernel(const Geometry& g, const float* w_hwio) : g_(g) {
+  BwdDataKernel(const Geometry& g, const float* w_hwio, Isa isa) : g_(g) {
     const i64 taps = g.kh * g.kw;
     w_.reset(static_cast<std::size_t>(g.filter_elements()) * sizeof(float));
     float* p = w_.floats();
@@ -67,16 +68,65 @@ class BwdDataKernel {
               p[((t * g.groups + gr) * g.cog + o) * g.cig + i] =
                   w_hwio[(t * g.cig + i) * g.c_out + gr * g.cog + o];
     }
+    // The vectorised gather (src/kernels/backward/): depthwise with multiplier 1, or groups
+    // with at least 2 input channels. Multipliers keep the scalar loop below.
+    if ((g.cig == 1 && g.cog == 1) || g.cig >= 2) {
+      fn_ = isa == Isa::kAvx512 ? &detail::bwd_data_avx512
+            : isa == Isa::kAvx2 ? &detail::bwd_data_avx2
+                                : &detail::bwd_data_portable;
+      isa_name_ = to_string(isa);
+      // Column taps: for each input column, the (kw, ow) pairs that read it.
+      col_off_.assign(static_cast<std::size_t>(g.w + 1), 0);
+      col_tap_.clear();
+      for (i64 iw = 0; iw < g.w; ++iw) {
+        for (i64 kw = 0; kw < g.kw; ++kw) {
+          const i64 ow = out_pos(iw, kw, g.pad_left, g.dw, g.sw, g.wo);
+          if (ow < 0) continue;
+          col_tap_.push_back(static_cast<std::int32_t>(kw));
+          col_tap_.push_back(static_cast<std::int32_t>(ow));
+        }
+        col_off_[static_cast<std::size_t>(iw + 1)] = static_cast<std::int32_t>(col_tap_.size() / 2);
+      }
+      prm_ = detail::BwdDataParams{g.n,
+                                   g.h,
+                                   g.w,
+                                   g.c_in,
+                                   g.c_out,
+                                   g.ho,
+                                   g.wo,
+                                   g.kh,
+                                   g.kw,
+                                   g.sh,
+                                   g.sw,
+                                   g.dh,
+                                   g.dw,
+                                   g.pad_top,
+                                   g.pad_left,
+                                   g.groups,
+                                   g.cig,
+                                   g.cog,
+                                   col_off_.data(),
+                                   col_tap_.data(),
+                                   w_.floats()};
+    }
   }
   [[nodiscard]] i64 num_tasks() const { return g_.n * g_.h; }
   [[nodiscard]] std::size_t scratch_bytes() const {
-    return static_cast<std::size_t>(g_.c_in) * sizeof(float);
+    return static_cast<std::size_t>(std::max(g_.c_in, 2 * g_.kh)) * sizeof(i64);
   }
   [[nodiscard]] std::string name() const {
+    if (fn_ != nullptr) {
+      return std::string(g_.cig == 1 ? "bwd_data_dw_gather_" : "bwd_data_gconv_gather_") +
+             isa_name_;
+    }
     return g_.cig == 1 ? "bwd_data_depthwise_direct" : "bwd_data_grouped_direct";
   }
 
   void run(const float* dy, float* dx, i64 begin, i64 end, float* acc) const {
+    if (fn_ != nullptr) {
+      fn_(prm_, dy, dx, begin, end, reinterpret_cast<i64*>(acc));
+      return;
+    }
     const Geometry& g = g_;
     const float* w = w_.floats();
     const i64 m = g.cog;
@@ -122,6 +172,10 @@ class BwdDataKernel {
  private:
   Geometry g_;
   AlignedBuffer w_;
+  detail::BwdDataFn fn_ = nullptr;
+  detail::BwdDataParams prm_{};
+  std::vector<std::int32_t> col_off_, col_tap_;
+  std::string isa_name_;
 };
 
 // ---- filter gradient --------------------------------------------------------------------
@@ -291,8 +345,8 @@ class BwdFilterKernel {
       fn = &detail::grouped_bwd_filter_avx2;
     }
     i64 broadcast = 0;
-    if (g.cog % lanes == 0) {
-      broadcast = 1;
+    if (g.cog % lanes == 0 || g.cog > lanes) {
+      broadcast = 1;  // Cog not a multiple of the width: the group's last vector is masked
     } else if (lanes % g.cog != 0 || (lanes / g.cog) * g.cig > lanes) {
       return false;
     }
@@ -430,7 +484,7 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
   if (p.forward) {
     p.name = "bwd_data_as_fwd:" + p.forward->kernel_name();
   } else {
-    p.kernel = std::make_unique<BwdDataKernel>(p.k, w);
+    p.kernel = std::make_unique<BwdDataKernel>(p.k, w, effective_isa(options.max_isa));
     p.name = p.kernel->name();
   }
   if (p.user.data_format == DataFormat::kNCHW) {

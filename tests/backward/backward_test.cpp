@@ -272,8 +272,24 @@ namespace {
 TEST(Backward, GroupedFilterGradientEdgeCases) {
   std::mt19937 rng(31);
   int vectorised = 0;
-  const std::pair<int, int> channels[] = {{4, 4}, {8, 8}, {16, 16}, {3, 8},  {8, 16}, {2, 4},
-                                          {1, 2}, {1, 4}, {5, 8},   {6, 16}, {4, 32}, {12, 8}};
+  const std::pair<int, int> channels[] = {{4, 4},
+                                          {8, 8},
+                                          {16, 16},
+                                          {3, 8},
+                                          {8, 16},
+                                          {2, 4},
+                                          {1, 2},
+                                          {1, 4},
+                                          {5, 8},
+                                          {6, 16},
+                                          {4, 32},
+                                          {12, 8},
+                                          // Cog above the width and not a multiple of it:
+                                          // whole vectors per group, the last one masked.
+                                          {4, 20},
+                                          {2, 12},
+                                          {3, 9},
+                                          {1, 17}};
   for (auto [cig, cog] : channels) {
     for (auto [kh, kw] : {std::pair{3, 3}, {1, 1}, {5, 4}, {2, 7}}) {
       const int groups = 1 + (cig + cog + kh) % 5;
@@ -315,6 +331,89 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
     }
   }
   EXPECT_GT(vectorised, 40);
+}
+
+}  // namespace
+}  // namespace groupconv
+
+namespace groupconv {
+namespace {
+
+// The vectorised input-gradient gather (strided geometries): depthwise channel counts around
+// every vector width, grouped channel counts below, at and above a vector, strides 2 and 3,
+// dilations, every padding mode, both layouts; 1 and 2 threads bit-identical.
+TEST(Backward, StridedInputGradientGatherEdgeCases) {
+  std::mt19937 rng(4242);
+  int gathered = 0;
+  const std::pair<int, int> channels[] = {{1, 1},  {2, 3}, {4, 4},  {8, 8},
+                                          {16, 5}, {9, 2}, {17, 16}};
+  int variant = 0;
+  for (auto [cig, cog] : channels) {
+    for (int c : {1, 7, 8, 17, 33, 40}) {
+      if (cig > 1 && c > 17) continue;
+      for (auto [kh, kw] : {std::pair{3, 3}, {1, 1}, {2, 5}}) {
+        ++variant;
+        const int groups = cig == 1 ? c : 1 + c % 3;
+        ConvDesc d;
+        d.groups = groups;
+        d.strides = {2 + variant % 2, 2 + (variant / 2) % 2};
+        d.dilations = {1 + (variant / 3) % 2, 1};
+        switch (variant % 4) {
+          case 0:
+            d.padding = Padding::kSame;
+            break;
+          case 1:
+            d.padding = Padding::kValid;
+            break;
+          case 2:
+            d.padding = Padding::kSameLower;
+            break;
+          default:
+            d.padding = Padding::kExplicit;
+            d.explicit_pads = {1, 0, 2, 1};
+        }
+        d.data_format = variant % 5 == 0 ? DataFormat::kNCHW : DataFormat::kNHWC;
+        d.filter_format = variant % 3 == 0 ? FilterFormat::kOIHW : FilterFormat::kHWIO;
+        const Shapes s = shapes_for(d, 1 + variant % 2, 8 + variant % 5, 13 - variant % 4,
+                                    groups * cig, kh, kw, cig, groups * cog, false);
+        Geometry g;
+        try {
+          g = resolve(d, s);
+        } catch (const ShapeError&) {
+          continue;
+        }
+        const auto w = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+        const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+        std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
+        reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
+        for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+          if (effective_isa(isa) != isa) continue;
+          std::vector<float> first;
+          for (int threads : {1, 2}) {
+            PlanOptions opt;
+            opt.threads = threads;
+            opt.max_isa = isa;
+            BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
+            if (cig > 1 || cog == 1) {
+              ASSERT_NE(plan.kernel_name().find("gather"), std::string::npos) << plan.kernel_name();
+            }
+            std::vector<float> dx(dx_ref.size(), NAN);
+            plan.execute(dy.data(), dx.data());
+            ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
+                << "cig=" << cig << " cog=" << cog << " c=" << c << " k=" << kh << "x" << kw << " "
+                << plan.kernel_name();
+            if (threads == 1) {
+              first = dx;
+            } else {
+              ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)));
+            }
+            gathered += plan.kernel_name().find("gather") != std::string::npos ? 1 : 0;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(gathered, 60);
 }
 
 }  // namespace

@@ -157,8 +157,16 @@ void entry(const GroupedBwdFilterParams& p, const float* x, const float* dy, flo
     const i64 kh = r % p.kh;
     const i64 v = r / p.kh;
     Task t{};
-    t.oc0 = v * L;
-    const i64 lanes = p.c_out - t.oc0 < L ? p.c_out - t.oc0 : L;
+    i64 lanes = 0;
+    if (p.broadcast != 0) {  // vectors per group: ceil(Cog / L), the last one masked
+      const i64 vpg = (p.cog + L - 1) / L;
+      const i64 chunk = v % vpg;
+      t.oc0 = (v / vpg) * p.cog + chunk * L;
+      lanes = p.cog - chunk * L < L ? p.cog - chunk * L : L;
+    } else {
+      t.oc0 = v * L;
+      lanes = p.c_out - t.oc0 < L ? p.c_out - t.oc0 : L;
+    }
     t.m = V::mask(static_cast<int>(lanes));
     t.i0 = ic * p.ins;
     t.kh = kh;

@@ -10,7 +10,7 @@ struct GroupedBwdFilterParams {
   std::int64_t n, h, w, c_in, c_out, ho, wo;
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left;
   std::int64_t cig, cog;
-  std::int64_t broadcast;  // 1: a vector's lanes lie in one group (Cog % lanes == 0)
+  std::int64_t broadcast;  // 1: a vector's lanes lie in one group (ceil(Cog / lanes) per group)
                            // 0: a vector spans lanes / Cog whole groups (lanes % Cog == 0)
   std::int64_t taps;       // kernel columns per task (T)
   std::int64_t ins;        // input channels per task (Ib)

@@ -65,7 +65,10 @@ void grouped_bwd_filter_portable(const GroupedBwdFilterParams& p, const float* x
 namespace groupconv::detail {
 
 std::int64_t grouped_bwd_filter_tasks(const GroupedBwdFilterParams& p, std::int64_t lanes) {
-  const std::int64_t vecs = (p.c_out + lanes - 1) / lanes;
+  // Broadcast mode: whole vectors inside one group (the last one masked when Cog is not a
+  // multiple of the width); permute mode: vectors over consecutive whole groups.
+  const std::int64_t vecs = p.broadcast != 0 ? (p.c_out / p.cog) * ((p.cog + lanes - 1) / lanes)
+                                             : (p.c_out + lanes - 1) / lanes;
   return vecs * p.kh * ((p.kw + p.taps - 1) / p.taps) * ((p.cig + p.ins - 1) / p.ins);
 }
 

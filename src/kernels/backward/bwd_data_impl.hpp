@@ -1,0 +1,138 @@
+// Input gradient by direct gather, written once over a SIMD traits struct `V` and included by
+// each per-ISA translation unit inside an anonymous namespace. No includes, no include guard.
+//
+//   dx[n][ih][iw][ci] = sum over taps (kh, kw) whose forward output position (oh, ow) lies on
+//                       the stride grid and inside the output of dy[n][oh][ow][co] * w[..]
+//
+// One task per input row writes that whole row; each dx value is a sum in a fixed tap order
+// (kh, then kw, then output channel), so the result never depends on the thread count. The
+// valid (kh, oh) of the row are found once per task, the valid (kw, ow) of each column come
+// from a plan-time table: no bounds tests in the inner loops.
+//
+// Depthwise (multiplier 1): channels as lanes, four vectors at a time.
+// Grouped: a group's input channels as lanes (masked when Cig is not a multiple of the
+// width); each output channel's dy value is broadcast and multiplies a packed filter row; two
+// accumulators (even/odd output channels) halve the FMA dependency chain.
+//
+// V provides: Reg, Mask, kLanes, zero(), set1(float), loadu(const float*),
+// load(const float*, Mask), fma(a, b, c), add(a, b), storeu(float*, Reg),
+// store(float*, Reg, Mask), mask(int n).
+
+using i64 = std::int64_t;
+using Reg = typename V::Reg;
+using Mask = typename V::Mask;
+
+inline i64 row_taps(const BwdDataParams& p, i64 ih, i64* tap) {
+  i64 cnt = 0;
+  for (i64 kh = 0; kh < p.kh; ++kh) {
+    const i64 v = ih + p.pad_top - kh * p.dh;
+    if (v < 0 || v % p.sh != 0) continue;
+    const i64 oh = v / p.sh;
+    if (oh >= p.ho) continue;
+    tap[2 * cnt] = kh;
+    tap[2 * cnt + 1] = oh;
+    ++cnt;
+  }
+  return cnt;
+}
+
+void depthwise_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt, i64 nrt) {
+  constexpr i64 L = V::kLanes;
+  const i64 C = p.c_in;
+  const i64 full4 = C / (4 * L) * (4 * L);
+  for (i64 iw = 0; iw < p.w; ++iw) {
+    const std::int32_t e0 = p.col_off[iw], e1 = p.col_off[iw + 1];
+    float* out = dxrow + iw * C;
+    for (i64 c0 = 0; c0 < full4; c0 += 4 * L) {
+      Reg a0 = V::zero(), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+      for (i64 r = 0; r < nrt; ++r) {
+        const float* dyr = dyn + rt[2 * r + 1] * p.wo * C + c0;
+        const float* wr = p.wpk + rt[2 * r] * p.kw * C + c0;
+        for (std::int32_t e = e0; e < e1; ++e) {
+          const float* d = dyr + p.col_tap[2 * e + 1] * C;
+          const float* wt = wr + p.col_tap[2 * e] * C;
+          a0 = V::fma(V::loadu(d), V::loadu(wt), a0);
+          a1 = V::fma(V::loadu(d + L), V::loadu(wt + L), a1);
+          a2 = V::fma(V::loadu(d + 2 * L), V::loadu(wt + 2 * L), a2);
+          a3 = V::fma(V::loadu(d + 3 * L), V::loadu(wt + 3 * L), a3);
+        }
+      }
+      V::storeu(out + c0, a0);
+      V::storeu(out + c0 + L, a1);
+      V::storeu(out + c0 + 2 * L, a2);
+      V::storeu(out + c0 + 3 * L, a3);
+    }
+    for (i64 c0 = full4; c0 < C; c0 += L) {
+      const Mask m = V::mask(static_cast<int>(C - c0 < L ? C - c0 : L));
+      Reg a = V::zero();
+      for (i64 r = 0; r < nrt; ++r) {
+        const float* dyr = dyn + rt[2 * r + 1] * p.wo * C + c0;
+        const float* wr = p.wpk + rt[2 * r] * p.kw * C + c0;
+        for (std::int32_t e = e0; e < e1; ++e) {
+          a = V::fma(V::load(dyr + p.col_tap[2 * e + 1] * C, m),
+                     V::load(wr + p.col_tap[2 * e] * C, m), a);
+        }
+      }
+      V::store(out + c0, a, m);
+    }
+  }
+}
+
+void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt, i64 nrt) {
+  constexpr i64 L = V::kLanes;
+  const i64 G = p.groups, cig = p.cig, cog = p.cog;
+  const i64 tap_stride = G * cog * cig;
+  for (i64 iw = 0; iw < p.w; ++iw) {
+    const std::int32_t e0 = p.col_off[iw], e1 = p.col_off[iw + 1];
+    float* out = dxrow + iw * p.c_in;
+    for (i64 gr = 0; gr < G; ++gr) {
+      for (i64 i0 = 0; i0 < cig; i0 += L) {
+        const bool full = cig - i0 >= L;
+        const Mask m = V::mask(static_cast<int>(full ? L : cig - i0));
+        Reg a0 = V::zero(), a1 = V::zero();
+        for (i64 r = 0; r < nrt; ++r) {
+          const float* dyr = dyn + rt[2 * r + 1] * p.wo * p.c_out + gr * cog;
+          const float* wr = p.wpk + rt[2 * r] * p.kw * tap_stride + gr * cog * cig + i0;
+          for (std::int32_t e = e0; e < e1; ++e) {
+            const float* d = dyr + p.col_tap[2 * e + 1] * p.c_out;
+            const float* wt = wr + p.col_tap[2 * e] * tap_stride;
+            i64 o = 0;
+            if (full) {
+              for (; o + 1 < cog; o += 2) {
+                a0 = V::fma(V::set1(d[o]), V::loadu(wt + o * cig), a0);
+                a1 = V::fma(V::set1(d[o + 1]), V::loadu(wt + (o + 1) * cig), a1);
+              }
+              if (o < cog) a0 = V::fma(V::set1(d[o]), V::loadu(wt + o * cig), a0);
+            } else {
+              for (; o + 1 < cog; o += 2) {
+                a0 = V::fma(V::set1(d[o]), V::load(wt + o * cig, m), a0);
+                a1 = V::fma(V::set1(d[o + 1]), V::load(wt + (o + 1) * cig, m), a1);
+              }
+              if (o < cog) a0 = V::fma(V::set1(d[o]), V::load(wt + o * cig, m), a0);
+            }
+          }
+        }
+        if (full) {
+          V::storeu(out + gr * cig + i0, V::add(a0, a1));
+        } else {
+          V::store(out + gr * cig + i0, V::add(a0, a1), m);
+        }
+      }
+    }
+  }
+}
+
+void entry(const BwdDataParams& p, const float* dy, float* dx, i64 begin, i64 end, i64* scratch) {
+  for (i64 task = begin; task < end; ++task) {
+    const i64 n = task / p.h;
+    const i64 ih = task % p.h;
+    const i64 nrt = row_taps(p, ih, scratch);
+    const float* dyn = dy + n * p.ho * p.wo * p.c_out;
+    float* dxrow = dx + (n * p.h + ih) * p.w * p.c_in;
+    if (p.cig == 1 && p.cog == 1) {
+      depthwise_row(p, dyn, dxrow, scratch, nrt);
+    } else {
+      grouped_row(p, dyn, dxrow, scratch, nrt);
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// Portable variant of the direct input-gradient kernel: 8-float "vectors" as plain arrays.
+#include <cstdint>
+
+#include "kernels/backward/bwd_data_params.hpp"
+
+namespace groupconv::detail {
+namespace {
+
+struct V {
+  struct Reg {
+    float v[8];
+  };
+  using Mask = int;  // number of active lanes
+  static constexpr std::int64_t kLanes = 8;
+  static Reg zero() { return Reg{}; }
+  static Reg set1(float x) {
+    Reg r;
+    for (float& e : r.v) e = x;
+    return r;
+  }
+  static Reg loadu(const float* p) { return load(p, 8); }
+  static Reg load(const float* p, Mask m) {
+    Reg r{};
+    for (int i = 0; i < m; ++i) r.v[i] = p[i];
+    return r;
+  }
+  static Reg fma(Reg a, Reg b, Reg c) {
+    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
+    return c;
+  }
+  static Reg add(Reg a, Reg b) {
+    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
+    return a;
+  }
+  static void storeu(float* p, Reg r) { store(p, r, 8); }
+  static void store(float* p, Reg r, Mask m) {
+    for (int i = 0; i < m; ++i) p[i] = r.v[i];
+  }
+  static Mask mask(int n) { return n > 8 ? 8 : n; }
+};
+
+#include "kernels/backward/bwd_data_impl.hpp"
+
+}  // namespace
+
+void bwd_data_portable(const BwdDataParams& p, const float* dy, float* dx, std::int64_t begin,
+                       std::int64_t end, std::int64_t* scratch) {
+  entry(p, dy, dx, begin, end, scratch);
+}
+
+}  // namespace groupconv::detail

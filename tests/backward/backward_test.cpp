@@ -344,7 +344,7 @@ namespace {
 // dilations, every padding mode, both layouts; 1 and 2 threads bit-identical.
 TEST(Backward, StridedInputGradientGatherEdgeCases) {
   std::mt19937 rng(4242);
-  int gathered = 0;
+  int gathered = 0, phased = 0;
   const std::pair<int, int> channels[] = {{1, 1},  {2, 3}, {4, 4},  {8, 8},
                                           {16, 5}, {9, 2}, {17, 16}};
   int variant = 0;
@@ -389,20 +389,24 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
         for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
           if (effective_isa(isa) != isa) continue;
           std::vector<float> first;
-          for (int threads : {1, 2}) {
+          for (int threads : {1, 2, -1, -2}) {
+            // Negative: the same thread count with the direct gather pinned (grouped strided
+            // geometries otherwise run as stride-1 forward phases).
             PlanOptions opt;
-            opt.threads = threads;
+            opt.threads = std::abs(threads);
             opt.max_isa = isa;
+            if (threads < 0) opt.force_kernel = "bwd_direct";
             BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
-            if (cig > 1 || cog == 1) {
+            if (threads < 0 || cig == 1) {
               ASSERT_NE(plan.kernel_name().find("gather"), std::string::npos) << plan.kernel_name();
             }
+            phased += plan.kernel_name().find("phases") != std::string::npos ? 1 : 0;
             std::vector<float> dx(dx_ref.size(), NAN);
             plan.execute(dy.data(), dx.data());
             ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
                 << "cig=" << cig << " cog=" << cog << " c=" << c << " k=" << kh << "x" << kw << " "
                 << plan.kernel_name();
-            if (threads == 1) {
+            if (threads == 1 || threads == -1) {
               first = dx;
             } else {
               ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)));
@@ -414,6 +418,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
     }
   }
   EXPECT_GT(gathered, 60);
+  EXPECT_GT(phased, 20);
 }
 
 }  // namespace

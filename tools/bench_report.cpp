@@ -25,9 +25,14 @@ std::string table_header() {
 
 std::string table_row(const BenchResult& r) {
   const suite::Timing& t = r.timing;
-  return format("%-24s %9.4f %10.3f %9.1f %7.1f %7.1f  %s\n", r.layer.name.c_str(), t.gflop,
-                t.median_ms, t.gflops, 100.0 * t.gflops / r.peak_gflops,
-                100.0 * t.gflops / r.roofline_gflops, t.kernel.c_str());
+  // A layer without work (empty batch) has no rate: show "-" rather than nan.
+  auto pct = [](double num, double den) {
+    const double v = 100.0 * num / den;
+    return std::isfinite(v) && den > 0 ? format("%7.1f", v) : format("%7s", "-");
+  };
+  return format("%-24s %9.4f %10.3f %9.1f %s %s  %s\n", r.layer.name.c_str(), t.gflop, t.median_ms,
+                t.gflops, pct(t.gflops, r.peak_gflops).c_str(),
+                pct(t.gflops, r.roofline_gflops).c_str(), t.kernel.c_str());
 }
 
 std::string table_footer(const std::vector<BenchResult>& results) {

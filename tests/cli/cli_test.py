@@ -436,6 +436,7 @@ TINY_CSV = """# name,n,h,w,c_in,c_out,groups,kh,kw,stride_h,stride_w,dil_h,dil_w
 tiny_g2,1,8,8,4,8,2,3,3,1,1,1,1,SAME
 tiny_dw_s2,1,9,9,8,8,8,3,3,2,2,1,1,1:1:1:1
 tiny & <pw>,1,6,6,6,6,3,1,1,1,1,1,1,VALID
+tiny_empty_batch,0,6,6,4,4,4,3,3,1,1,1,1,SAME
 """
 
 
@@ -448,14 +449,16 @@ def case_bench(tmp):
     out, err = expect(["bench", "--layers", layers, "--threads", 1, "--min-time", 0.01, "--csv",
                        csv_out, "--plot", svg_out], 0,
                       out_has=["GFLOP/s", "% peak", "% roof", "kernel", "tiny_g2", "tiny_dw_s2"])
-    check("tiny_g2" in err and "[1/3]" in err, f"bench progress on stderr:\n{err}")
+    check("tiny_g2" in err and "[1/4]" in err, f"bench progress on stderr:\n{err}")
+    check("nan" not in out.lower(), f"no nan in the table:\n{out}")
     rows = open(csv_out).read().splitlines()
     check(rows[0] == "name,threads,gflop,median_ms,gflops,kernel", f"csv header: {rows[0]}")
-    check(len(rows) == 4, f"csv rows: {rows}")
+    check(len(rows) == 5, f"csv rows: {rows}")
     for row in rows[1:]:
         cells = row.rsplit(",", 5)
-        check(len(cells) == 6 and cells[1] == "1" and float(cells[4]) > 0 and cells[5] != "",
-              f"csv row {row}")
+        empty = row.startswith("tiny_empty_batch")
+        check(len(cells) == 6 and cells[1] == "1" and (empty or float(cells[4]) > 0) and
+              cells[5] != "", f"csv row {row}")
     dom = xml.dom.minidom.parse(svg_out)
     check(dom.documentElement.tagName == "svg", "svg root")
     text = open(svg_out).read()

@@ -38,6 +38,7 @@ def _torch_padding(c, torch, x):
     return torch.nn.functional.pad(x, (l_, r, t, b)), 0
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 def test_random_configs_against_torch(torch):
     F = torch.nn.functional
     checked, refused = 0, []
@@ -78,6 +79,7 @@ def test_random_configs_against_torch(torch):
     assert checked >= MIN_TORCH_CHECKED, refused
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("k, d", [(2, 1), (4, 1), (3, 2), (4, 3), (5, 1), (1, 1)])
 def test_same_padding_matches_torch(torch, k, d):
     """PyTorch's 'same' puts the odd pad at the bottom/right; so does groupconv."""

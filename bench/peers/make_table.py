@@ -261,6 +261,8 @@ def main():
     ap.add_argument("--min-time", default="")
     ap.add_argument("--rounds", default="3")
     ap.add_argument("--layers", default="bench/layers.csv")
+    ap.add_argument("--note", action="append", default=[],
+                    help="a line added to the Run section (how this run deviated)")
     args = ap.parse_args()
 
     rows, layers = load(args.csv)
@@ -309,6 +311,8 @@ def main():
                    "descheduled worker stalls the whole team), and 1-thread medians drop too (the "
                    "fastest-run tables below show by how much). Compare ratios from the same "
                    "run.")
+    for note in args.note:
+        out.append(f"- Note: {note}")
     if wrong:
         out.append(f"- **Wrong results** (relative L2 ≥ 1e-4 against the reference; not ranked): "
                    f"{', '.join(wrong)}")

@@ -413,10 +413,12 @@ def case_run_pass_and_verbose(tmp):
     write_npy(xp, (1, 6, 6, 4), rand_values(144, rng))
     write_npy(wp, (3, 3, 2, 4), rand_values(72, rng))
     base = ["run", "--input", xp, "--filter", wp]
-    for p in ("bwd_data", "bwd_filter"):
+    for p in ("bwd_data", "bwd_filter"):  # backward passes need dy
         yp = os.path.join(tmp, f"y_{p}.npy")
-        expect(base + ["--output", yp, "--pass", p], 2, err_has=["not implemented yet"])
+        expect(base + ["--output", yp, "--pass", p], 2, err_has=["--grad-output"])
         check(not os.path.exists(yp), f"--pass {p}: no output")
+    expect(base + ["--output", os.path.join(tmp, "y_g.npy"), "--grad-output", xp], 2,
+           err_has=["only used by backward passes"])
     expect(base + ["--output", os.path.join(tmp, "y_bad.npy"), "--pass", "sideways"], 2,
            err_has=["unknown pass"])
     expect(base + ["--output", os.path.join(tmp, "y.npy"), "--pass", "fwd"], 0)
@@ -430,6 +432,97 @@ def case_run_pass_and_verbose(tmp):
     expect(base + ["--output", os.path.join(tmp, "y.npy"), "--threads", "x"], 2)
     expect(base + ["--output", os.path.join(tmp, "y.npy"), "--isa", "sse9"], 2,
            err_has=["unknown instruction set"])
+
+
+def backward_reference(cfg, x, w, dy):
+    """dx, dw, db of <conv(x, w) + b, dy>: the forward loop nest, scattering (plain Python)."""
+    n, h, wd, cin = cfg["n"], cfg["h"], cfg["w"], cfg["cin"]
+    kh, kw, cout, g = cfg["kh"], cfg["kw"], cfg["cout"], cfg["groups"]
+    sh, sw = cfg["strides"]
+    dh, dw_ = cfg["dilations"]
+    cig, cog = cin // g, cout // g
+    ex = cfg.get("explicit", (0, 0, 0, 0))
+    pt, _, ho = pads(cfg["padding"], h, kh, sh, dh, ex[0:2])
+    pl, _, wo = pads(cfg["padding"], wd, kw, sw, dw_, ex[2:4])
+    nchw = cfg["data_format"] == "NCHW"
+    oihw = cfg["filter_format"] == "OIHW"
+
+    def xi(nn, hh, ww, cc):
+        return ((nn * cin + cc) * h + hh) * wd + ww if nchw else ((nn * h + hh) * wd + ww) * cin + cc
+
+    def wi(a, bb, i, o):
+        return ((o * cig + i) * kh + a) * kw + bb if oihw else ((a * kw + bb) * cig + i) * cout + o
+
+    def yi(nn, hh, ww, cc):
+        return ((nn * cout + cc) * ho + hh) * wo + ww if nchw else ((nn * ho + hh) * wo + ww) * cout + cc
+
+    dx, dwt, db = [0.0] * len(x), [0.0] * len(w), [0.0] * cout
+    for nn in range(n):
+        for oh in range(ho):
+            for ow in range(wo):
+                for co in range(cout):
+                    d = dy[yi(nn, oh, ow, co)]
+                    db[co] += d
+                    grp = co // cog
+                    for a in range(kh):
+                        ih = oh * sh - pt + a * dh
+                        if ih < 0 or ih >= h:
+                            continue
+                        for bb in range(kw):
+                            iw = ow * sw - pl + bb * dw_
+                            if iw < 0 or iw >= wd:
+                                continue
+                            for i in range(cig):
+                                k, f = xi(nn, ih, iw, grp * cig + i), wi(a, bb, i, co)
+                                dx[k] += d * w[f]
+                                dwt[f] += d * x[k]
+    return dx, dwt, db
+
+
+def case_run_backward(tmp):
+    """--pass bwd_data / bwd_filter against the plain-Python adjoint, every config."""
+    rng = random.Random(23)
+    for idx, cfg in enumerate(CONFIGS):
+        xs, ws = shapes_of(cfg)
+        x, w = rand_values(prod(xs), rng), rand_values(prod(ws), rng)
+        ys, _ = reference(cfg, x, w, None)
+        dy = rand_values(prod(ys), rng)
+        xp, wp, dyp = (os.path.join(tmp, f"{t}{idx}.npy") for t in ("x", "w", "dy"))
+        write_npy(xp, xs, x)
+        write_npy(wp, ws, w)
+        write_npy(dyp, ys, dy)
+        want_dx, want_dw, want_db = backward_reference(cfg, x, w, dy)
+        geo = geometry_args(cfg)
+        for threads in (1, 2):
+            dxp = os.path.join(tmp, f"dx{idx}_{threads}.npy")
+            expect(["run", "--pass", "bwd_data", "--input-shape", ",".join(map(str, xs)),
+                    "--filter", wp, "--grad-output", dyp, "--output", dxp, "--threads", threads]
+                   + geo, 0, out_has=["bwd_data"])
+            shape, got = read_npy(dxp)
+            check(tuple(shape) == tuple(xs), f"config {idx}: dx shape {shape} != {xs}")
+            check(rel_l2(got, want_dx) < 1e-5, f"config {idx}: dx error {rel_l2(got, want_dx)}")
+            dwp, dbp = (os.path.join(tmp, f"{t}{idx}_{threads}.npy") for t in ("dw", "db"))
+            expect(["run", "--pass", "bwd_filter", "--input", xp, "--filter-shape",
+                    ",".join(map(str, ws)), "--grad-output", dyp, "--output", dwp,
+                    "--bias-output", dbp, "--threads", threads] + geo, 0, out_has=["bwd_filter"])
+            shape, got = read_npy(dwp)
+            check(tuple(shape) == tuple(ws), f"config {idx}: dw shape {shape} != {ws}")
+            check(rel_l2(got, want_dw) < 1e-5, f"config {idx}: dw error {rel_l2(got, want_dw)}")
+            _, got_db = read_npy(dbp)
+            check(rel_l2(got_db, want_db) < 1e-5, f"config {idx}: db error")
+    # dy of the wrong shape: GC018 naming both shapes, and no output file.
+    cfg = CONFIGS[1]  # forward output [2, 5, 8, 12]; its input [2, 9, 8, 6] is no dy
+    xs, ws = shapes_of(cfg)
+    out = os.path.join(tmp, "never.npy")
+    expect(["run", "--pass", "bwd_data", "--input-shape", ",".join(map(str, xs)), "--filter",
+            os.path.join(tmp, "w1.npy"), "--grad-output", os.path.join(tmp, "x1.npy"),
+            "--output", out] + geometry_args(cfg), 2,
+           err_has=["GC018", "[2, 5, 8, 12]", "[2, 9, 8, 6]"])
+    check(not os.path.exists(out), "GC018: no output file")
+    expect(["run", "--pass", "bwd_data", "--input-shape", ",".join(map(str, xs)), "--filter",
+            os.path.join(tmp, "w1.npy"), "--grad-output", os.path.join(tmp, "dy1.npy"),
+            "--bias-output", os.path.join(tmp, "db.npy"), "--output", out]
+           + geometry_args(cfg), 2, err_has=["--bias-output"])
 
 
 TINY_CSV = """# name,n,h,w,c_in,c_out,groups,kh,kw,stride_h,stride_w,dil_h,dil_w,padding

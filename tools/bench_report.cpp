@@ -7,12 +7,14 @@
 
 namespace groupconv::cli {
 
-BenchResult measure(const suite::Layer& layer, int threads, double min_time_s, Isa max_isa) {
+BenchResult measure(const suite::Layer& layer, int threads, double min_time_s, Isa max_isa,
+                    suite::Pass pass) {
   BenchResult r;
   r.layer = layer;
+  if (pass != suite::Pass::kForward) r.layer.name += std::string(":") + suite::to_string(pass);
   r.geometry = resolve(layer.desc(), layer.shapes());
   r.threads = threads;
-  r.timing = suite::time_layer(layer, threads, min_time_s, max_isa);
+  r.timing = suite::time_layer(layer, threads, min_time_s, max_isa, pass);
   r.peak_gflops = suite::kPeakGflopsPerCore * threads;
   r.roofline_gflops = suite::roofline_gflops(r.geometry, threads);
   return r;

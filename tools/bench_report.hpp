@@ -19,7 +19,10 @@ struct BenchResult {
   double roofline_gflops = 0;  // the layer's limit (suite::roofline_gflops)
 };
 
-BenchResult measure(const suite::Layer& layer, int threads, double min_time_s, Isa max_isa);
+// For a backward pass the layer's name gets the pass appended ("mnv2_dw3:bwd_filter"); GFLOP/s
+// use the forward's FLOP count, as the field quotes backward passes.
+BenchResult measure(const suite::Layer& layer, int threads, double min_time_s, Isa max_isa,
+                    suite::Pass pass = suite::Pass::kForward);
 
 std::string table_header();
 std::string table_row(const BenchResult& r);

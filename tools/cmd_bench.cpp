@@ -19,8 +19,23 @@ struct BenchArgs {
   std::string layers;
   double min_time = 0.5;
   std::optional<std::string> csv, plot, filter;
+  std::string pass = "fwd";
   ComputeOptions compute;
 };
+
+// --pass fwd | bwd_data | bwd_filter | all
+std::vector<suite::Pass> parse_passes(const std::string& value) {
+  if (value == "all") {
+    return {suite::Pass::kForward, suite::Pass::kBackwardData, suite::Pass::kBackwardFilter};
+  }
+  suite::Pass p{};
+  if (!suite::parse_pass(value, &p)) {
+    bad_option("--pass", value, "unknown pass", "fwd | bwd_data | bwd_filter | all",
+               "fwd times the forward convolution, bwd_data the input gradient, bwd_filter the "
+               "filter (and bias) gradient; all runs the three per layer");
+  }
+  return {p};
+}
 
 // One progress line on stderr, redrawn in place on a terminal.
 class Progress {
@@ -54,6 +69,7 @@ void print_selection(const suite::Layer& l, const PlanOptions& options) {
 
 int run(const BenchArgs& a) {
   const PlanOptions options = a.compute.plan_options();
+  const std::vector<suite::Pass> passes = parse_passes(a.pass);
   if (!(a.min_time >= 0) || !std::isfinite(a.min_time) || a.min_time > 3600) {
     bad_option("--min-time", format("%g", a.min_time), "must be between 0 and 3600 seconds",
                "seconds per layer, e.g. 0.5", "e.g. --min-time 0.5");
@@ -105,10 +121,12 @@ int run(const BenchArgs& a) {
       progress.clear();
       print_selection(layers[i], options);
     }
-    results.push_back(measure(layers[i], threads, a.min_time, options.max_isa));
-    progress.clear();
-    std::fputs(table_row(results.back()).c_str(), stdout);
-    std::fflush(stdout);
+    for (const suite::Pass pass : passes) {
+      results.push_back(measure(layers[i], threads, a.min_time, options.max_isa, pass));
+      progress.clear();
+      std::fputs(table_row(results.back()).c_str(), stdout);
+      std::fflush(stdout);
+    }
   }
   std::fputs(table_footer(results).c_str(), stdout);
   if (csv_file) {
@@ -145,6 +163,10 @@ Command add_bench(CLI::App& root) {
   app->add_option("--csv", args->csv, "write name,threads,gflop,median_ms,gflops,kernel rows");
   app->add_option("--plot", args->plot, "write an SVG bar chart of GFLOP/s with the rooflines");
   app->add_option("--filter", args->filter, "only the layers whose name contains this text");
+  app->add_option("--pass", args->pass,
+                  "fwd (default), bwd_data (input gradient), bwd_filter (filter and bias "
+                  "gradient) or all; backward rows are named layer:pass and quote GFLOP/s with "
+                  "the forward FLOP count");
   args->compute.add_to(*app);
   return {app, [args] { return run(*args); }};
 }

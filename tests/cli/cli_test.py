@@ -561,6 +561,14 @@ def case_bench(tmp):
     out, _ = expect(["bench", "--layers", layers, "--threads", 1, "--min-time", 0, "--filter",
                      "dw"], 0, out_has=["tiny_dw_s2"])
     check("tiny_g2" not in out, "--filter drops other layers")
+    # --pass all: a row per pass, backward rows named layer:pass, in the CSV too.
+    csv_all = os.path.join(tmp, "all.csv")
+    out, _ = expect(["bench", "--layers", layers, "--threads", 1, "--min-time", 0, "--filter",
+                     "g2", "--pass", "all", "--csv", csv_all], 0,
+                    out_has=["tiny_g2 ", "tiny_g2:bwd_data", "tiny_g2:bwd_filter"])
+    names = [r.split(",")[0] for r in open(csv_all).read().splitlines()[1:]]
+    check(names == ["tiny_g2", "tiny_g2:bwd_data", "tiny_g2:bwd_filter"], f"csv rows {names}")
+    expect(["bench", "--layers", layers, "--pass", "sideways"], 2, err_has=["unknown pass"])
 
 
 def case_bench_bad_csv(tmp):

@@ -84,7 +84,8 @@ seconds=$(( $(date +%s) - start ))
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 bench/peers/make_table.py "${csvs[@]}" --out "$out" --load-before "$load_before" \
   --load-after "$load_after" --seconds "$seconds" --min-time "$min_time" --rounds "$rounds" \
-  --layers "$layers" --date "$start_date" --commit "$commit"
+  --layers "$layers" --date "$start_date" --commit "$commit" \
+  $( [ -f build/python_layers.md ] && echo --append build/python_layers.md )
 echo "bench_peers: $out written (run took ${seconds} s; load ${load_before} -> ${load_after})" >&2
 if [ "$status" != 0 ]; then
   echo "bench_peers: some library produced a wrong result (see the logs in $results)" >&2

@@ -261,6 +261,9 @@ def main():
     ap.add_argument("--min-time", default="")
     ap.add_argument("--rounds", default="3")
     ap.add_argument("--layers", default="bench/layers.csv")
+    ap.add_argument("--append", action="append", default=[],
+                    help="markdown file appended as its own section (e.g. the table of "
+                    "bench/python_layers.py --markdown)")
     ap.add_argument("--note", action="append", default=[],
                     help="a line added to the Run section (how this run deviated)")
     args = ap.parse_args()
@@ -421,6 +424,10 @@ def main():
         "subset; its exit status is 1 when any library's output was wrong. Run it on a quiet "
         "machine: the figures move by 1–2% between runs at best and by 20% or more while "
         "other jobs compete for the cores.\n")
+    for extra in args.append:
+        with open(extra) as f:
+            out.append("\n## From Python (`bench/python_layers.py`)\n")
+            out.append(f.read())
     with open(args.out, "w") as f:
         f.write("\n".join(out))
 

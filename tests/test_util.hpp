@@ -67,9 +67,8 @@ inline Shapes shapes_for(const ConvDesc& d, std::int64_t n, std::int64_t h, std:
   Shapes s;
   s.input = d.data_format == DataFormat::kNHWC ? std::vector<std::int64_t>{n, h, w, cin}
                                                : std::vector<std::int64_t>{n, cin, h, w};
-  s.filter = d.filter_format == FilterFormat::kHWIO
-                 ? std::vector<std::int64_t>{kh, kw, cig, cout}
-                 : std::vector<std::int64_t>{cout, cig, kh, kw};
+  s.filter = d.filter_format == FilterFormat::kHWIO ? std::vector<std::int64_t>{kh, kw, cig, cout}
+                                                    : std::vector<std::int64_t>{cout, cig, kh, kw};
   if (bias) s.bias = std::vector<std::int64_t>{cout};
   return s;
 }

@@ -12,26 +12,26 @@ namespace groupconv {
 
 // Stable codes. Never renumber: users grep for them and the docs explain each one.
 enum class Code : int {
-  kCinNotDivisible = 1,        // GC001 C_in not divisible by groups
-  kCoutNotDivisible = 2,       // GC002 C_out not divisible by groups
-  kFilterInChannels = 3,       // GC003 filter in-channels != C_in / groups
-  kGroupsMismatch = 4,         // GC004 explicit groups disagrees with the shapes
-  kFilterLayout = 5,           // GC005 filter given in the other layout (HWIO vs OIHW)
-  kOutputChannels = 6,         // GC006 --expect-output-channels mismatch (per-group filter)
-  kRank = 7,                   // GC007 wrong rank of input, filter, bias or gradient
-  kDtype = 8,                  // GC008 wrong element type (CLI, Python)
-  kNonPositiveSize = 9,        // GC009 zero or negative channel / spatial / kernel size
-  kStride = 10,                // GC010 zero or negative stride, or wrong list length
-  kDilation = 11,              // GC011 zero or negative dilation, or wrong list length
-  kGroups = 12,                // GC012 zero or negative groups
-  kFourList = 13,              // GC013 TF 4-list with non-1 N/C entries
-  kNegativePadding = 14,       // GC014 negative explicit padding
-  kEmptyOutput = 15,           // GC015 dilated kernel larger than the padded input
-  kBias = 16,                  // GC016 bias of the wrong length
-  kOverflow = 17,              // GC017 sizes whose element or byte counts overflow
-  kGradOutputShape = 18,       // GC018 dy does not match the forward output shape
-  kBadArgument = 19,           // GC019 other invalid argument (null pointer, bad option)
-  kFile = 20,                  // GC020 unreadable or malformed file (.npy)
+  kCinNotDivisible = 1,   // GC001 C_in not divisible by groups
+  kCoutNotDivisible = 2,  // GC002 C_out not divisible by groups
+  kFilterInChannels = 3,  // GC003 filter in-channels != C_in / groups
+  kGroupsMismatch = 4,    // GC004 explicit groups disagrees with the shapes
+  kFilterLayout = 5,      // GC005 filter given in the other layout (HWIO vs OIHW)
+  kOutputChannels = 6,    // GC006 --expect-output-channels mismatch (per-group filter)
+  kRank = 7,              // GC007 wrong rank of input, filter, bias or gradient
+  kDtype = 8,             // GC008 wrong element type (CLI, Python)
+  kNonPositiveSize = 9,   // GC009 zero or negative channel / spatial / kernel size
+  kStride = 10,           // GC010 zero or negative stride, or wrong list length
+  kDilation = 11,         // GC011 zero or negative dilation, or wrong list length
+  kGroups = 12,           // GC012 zero or negative groups
+  kFourList = 13,         // GC013 TF 4-list with non-1 N/C entries
+  kNegativePadding = 14,  // GC014 negative explicit padding
+  kEmptyOutput = 15,      // GC015 dilated kernel larger than the padded input
+  kBias = 16,             // GC016 bias of the wrong length
+  kOverflow = 17,         // GC017 sizes whose element or byte counts overflow
+  kGradOutputShape = 18,  // GC018 dy does not match the forward output shape
+  kBadArgument = 19,      // GC019 other invalid argument (null pointer, bad option)
+  kFile = 20,             // GC020 unreadable or malformed file (.npy)
 };
 
 // "GC003" for Code::kFilterInChannels.

@@ -49,15 +49,15 @@ struct Shapes {
 struct Geometry {
   DataFormat data_format = DataFormat::kNHWC;
   FilterFormat filter_format = FilterFormat::kHWIO;
-  std::int64_t n = 0, h = 0, w = 0;     // input batch and spatial size
-  std::int64_t c_in = 0, c_out = 0;     // all channels
-  std::int64_t groups = 1;              // G
-  std::int64_t cig = 0, cog = 0;        // channels per group: C_in / G, C_out / G
-  std::int64_t kh = 0, kw = 0;          // kernel size
-  std::int64_t sh = 1, sw = 1;          // strides
-  std::int64_t dh = 1, dw = 1;          // dilations (1 = dense)
+  std::int64_t n = 0, h = 0, w = 0;  // input batch and spatial size
+  std::int64_t c_in = 0, c_out = 0;  // all channels
+  std::int64_t groups = 1;           // G
+  std::int64_t cig = 0, cog = 0;     // channels per group: C_in / G, C_out / G
+  std::int64_t kh = 0, kw = 0;       // kernel size
+  std::int64_t sh = 1, sw = 1;       // strides
+  std::int64_t dh = 1, dw = 1;       // dilations (1 = dense)
   std::int64_t pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
-  std::int64_t ho = 0, wo = 0;          // output spatial size
+  std::int64_t ho = 0, wo = 0;  // output spatial size
   bool has_bias = false;
   bool groups_inferred = false;
 

@@ -32,8 +32,8 @@ extern "C" {
 
 enum { GC_OK = 0, GC_INTERNAL = 1, GC_INVALID = 2 };
 
-enum { GC_NHWC = 0, GC_NCHW = 1 };                  /* data_format */
-enum { GC_HWIO = 0, GC_OIHW = 1 };                  /* filter_format */
+enum { GC_NHWC = 0, GC_NCHW = 1 };                                      /* data_format */
+enum { GC_HWIO = 0, GC_OIHW = 1 };                                      /* filter_format */
 enum { GC_VALID = 0, GC_SAME = 1, GC_SAME_LOWER = 2, GC_EXPLICIT = 3 }; /* padding */
 enum { GC_ISA_BEST = 0, GC_ISA_PORTABLE = 1, GC_ISA_AVX2 = 2, GC_ISA_AVX512 = 3 };
 
@@ -46,8 +46,8 @@ typedef struct gc_conv_desc {
   int32_t num_dilations; /* 0 (= dilation 1), 1, 2 or 4, as num_strides */
   int32_t reserved0;     /* must be 0 */
   int64_t dilations[4];
-  int64_t pads[4];       /* top, bottom, left, right; used with GC_EXPLICIT */
-  int64_t groups;        /* 0: inferred as C_in / filter in-channels (tf.nn.conv2d); < 0: refused */
+  int64_t pads[4]; /* top, bottom, left, right; used with GC_EXPLICIT */
+  int64_t groups;  /* 0: inferred as C_in / filter in-channels (tf.nn.conv2d); < 0: refused */
   int64_t expect_output_channels; /* 0: no expectation; else the filter must give this C_out */
 } gc_conv_desc;
 
@@ -70,8 +70,8 @@ typedef struct gc_geometry {
   int64_t ho, wo;
   int64_t output_shape[4]; /* in data_format order */
   int64_t input_elements, filter_elements, output_elements;
-  int64_t flops;           /* 2 * N * Ho * Wo * C_out * C_in/G * KH * KW */
-  int64_t bytes;           /* float32 input + filter + bias + output */
+  int64_t flops; /* 2 * N * Ho * Wo * C_out * C_in/G * KH * KW */
+  int64_t bytes; /* float32 input + filter + bias + output */
   int32_t groups_inferred;
   int32_t has_bias;
 } gc_geometry;
@@ -87,9 +87,9 @@ typedef struct gc_error {
 } gc_error;
 
 typedef struct gc_plan_options {
-  int32_t threads;            /* 0: all cores (or GROUPCONV_NUM_THREADS) */
-  int32_t max_isa;            /* GC_ISA_BEST (0), GC_ISA_PORTABLE, GC_ISA_AVX2, GC_ISA_AVX512 */
-  const char* force_kernel;   /* NULL, or the name of the kernel to use */
+  int32_t threads;          /* 0: all cores (or GROUPCONV_NUM_THREADS) */
+  int32_t max_isa;          /* GC_ISA_BEST (0), GC_ISA_PORTABLE, GC_ISA_AVX2, GC_ISA_AVX512 */
+  const char* force_kernel; /* NULL, or the name of the kernel to use */
 } gc_plan_options;
 
 typedef struct gc_plan gc_plan;
@@ -108,8 +108,7 @@ int gc_check(const gc_conv_desc* desc, const gc_shapes* shapes, gc_geometry* geo
 /* One-shot convolution: validate, plan, run. x, filter, y in the descriptor's layouts;
  * bias may be NULL exactly when shapes->bias is NULL. threads: 0 = all cores. */
 int gc_conv2d(const gc_conv_desc* desc, const gc_shapes* shapes, const float* x,
-              const float* filter, const float* bias, float* y, int32_t threads,
-              gc_error* error);
+              const float* filter, const float* bias, float* y, int32_t threads, gc_error* error);
 
 /* The double-accumulating reference (slow; for testing other implementations). */
 int gc_reference_conv2d(const gc_conv_desc* desc, const gc_shapes* shapes, const float* x,

@@ -34,7 +34,7 @@ class AlignedBuffer {
     release();
     if (bytes == 0) return;
     bytes_ = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    data_ = ::operator new(bytes_, std::align_val_t{kAlignment});
+    data_ = ::operator new (bytes_, std::align_val_t{kAlignment});
   }
 
   [[nodiscard]] void* data() const { return data_; }
@@ -43,7 +43,7 @@ class AlignedBuffer {
 
  private:
   void release() {
-    if (data_ != nullptr) ::operator delete(data_, std::align_val_t{kAlignment});
+    if (data_ != nullptr) ::operator delete (data_, std::align_val_t{kAlignment});
     data_ = nullptr;
     bytes_ = 0;
   }

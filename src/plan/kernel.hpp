@@ -22,10 +22,10 @@
 namespace groupconv::detail {
 
 struct KernelProblem {
-  const Geometry* g;          // NHWC / HWIO view of the problem (data/filter format fields set so)
-  const float* filter_hwio;   // [KH, KW, Cig, C_out]; valid only during create()
-  const float* bias;          // [C_out] or nullptr; valid only during create()
-  Isa isa;                    // the highest level the kernel may use
+  const Geometry* g;         // NHWC / HWIO view of the problem (data/filter format fields set so)
+  const float* filter_hwio;  // [KH, KW, Cig, C_out]; valid only during create()
+  const float* bias;         // [C_out] or nullptr; valid only during create()
+  Isa isa;                   // the highest level the kernel may use
 };
 
 class Kernel {

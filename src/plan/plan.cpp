@@ -29,15 +29,15 @@ int default_threads() {
 }
 
 struct Plan::Impl {
-  Geometry user;                // as the user gave it
-  Geometry nhwc;                // the kernels' view: NHWC / HWIO
+  Geometry user;  // as the user gave it
+  Geometry nhwc;  // the kernels' view: NHWC / HWIO
   std::unique_ptr<detail::Kernel> kernel;
   std::string kernel_name;
   std::string log;
   Isa isa = Isa::kPortable;
   int threads = 1;
-  AlignedBuffer x_buf, y_buf;   // NCHW users only
-  AlignedBuffer scratch;        // threads * scratch_stride
+  AlignedBuffer x_buf, y_buf;  // NCHW users only
+  AlignedBuffer scratch;       // threads * scratch_stride
   std::size_t scratch_stride = 0;
 };
 
@@ -62,15 +62,14 @@ Plan::Plan(const ConvDesc& desc, const Shapes& shapes, const float* filter, cons
     throw ShapeError(bad_argument("filter data is null", "pass a pointer to the filter values"));
   }
   if (shapes.bias.has_value() != (bias != nullptr)) {
-    throw ShapeError(bad_argument(
-        bias == nullptr ? "bias shape given but bias data is null"
-                        : "bias data given but no bias shape",
-        "pass both the bias shape and its data, or neither"));
+    throw ShapeError(bad_argument(bias == nullptr ? "bias shape given but bias data is null"
+                                                  : "bias data given but no bias shape",
+                                  "pass both the bias shape and its data, or neither"));
   }
   if (options.threads < 0) {
-    throw ShapeError(bad_argument("threads must be >= 0 (0 = all cores), got " +
-                                      std::to_string(options.threads),
-                                  "pass threads=0 for all cores, or a positive count"));
+    throw ShapeError(
+        bad_argument("threads must be >= 0 (0 = all cores), got " + std::to_string(options.threads),
+                     "pass threads=0 for all cores, or a positive count"));
   }
   p.nhwc = p.user;
   p.nhwc.data_format = DataFormat::kNHWC;
@@ -151,8 +150,9 @@ void Plan::execute(const float* x, float* y) {
   const detail::Kernel& k = *p.kernel;
   auto* scratch = static_cast<char*>(p.scratch.data());
   detail::parallel_for(k.num_tasks(), p.threads, [&](i64 begin, i64 end, int tid) {
-    k.run(xk, yk, begin, end,
-          scratch == nullptr ? nullptr : scratch + p.scratch_stride * static_cast<std::size_t>(tid));
+    k.run(
+        xk, yk, begin, end,
+        scratch == nullptr ? nullptr : scratch + p.scratch_stride * static_cast<std::size_t>(tid));
   });
   if (p.user.data_format == DataFormat::kNCHW) {
     detail::nhwc_to_nchw_output(p.user, yk, y, p.threads);

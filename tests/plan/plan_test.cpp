@@ -30,9 +30,15 @@ TEST(Plan, RandomGeometriesMatchReference) {
     d.dilations = {pick(1, 2), pick(1, 2)};
     d.groups = groups;
     switch (pick(0, 3)) {
-      case 0: d.padding = Padding::kValid; break;
-      case 1: d.padding = Padding::kSame; break;
-      case 2: d.padding = Padding::kSameLower; break;
+      case 0:
+        d.padding = Padding::kValid;
+        break;
+      case 1:
+        d.padding = Padding::kSame;
+        break;
+      case 2:
+        d.padding = Padding::kSameLower;
+        break;
       default:
         d.padding = Padding::kExplicit;
         d.explicit_pads = {pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};

@@ -6,8 +6,8 @@
 #include <cstring>
 #include <vector>
 
-#include "plan/aligned_buffer.hpp"
 #include "groupconv/reference.hpp"
+#include "plan/aligned_buffer.hpp"
 #include "plan/kernel.hpp"
 
 namespace groupconv::detail {

@@ -5,13 +5,19 @@
 #   3. Python package tests (pip install . into two venvs; TF and PyTorch as oracles)
 #   4. Conformance of `groupconv run` with TensorFlow and PyTorch
 #   5. libFuzzer targets, FUZZ_SECONDS each (default 60)
-# Set GROUPCONV_SKIP="asan python conformance fuzz" (any subset) for a quicker local loop.
+# plus a clang-format check first (scripts/lint.sh; `scripts/lint.sh --tidy` adds clang-tidy).
+# Set GROUPCONV_SKIP="lint asan python conformance fuzz" (any subset) for a quicker local loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 skip=" ${GROUPCONV_SKIP:-} "
 jobs=${JOBS:-$(nproc)}
 failed=()
 step() { echo; echo "==== $* ===="; }
+
+if [[ $skip != *" lint "* ]]; then
+  step "clang-format check"
+  scripts/lint.sh || failed+=(lint)
+fi
 
 step "Release build and unit/CLI tests"
 cmake --preset release >/dev/null

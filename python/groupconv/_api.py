@@ -296,3 +296,98 @@ class Plan:
         p = self._first
         return (f"<groupconv.Plan input {tuple(p.input_shape)} -> output "
                 f"{tuple(p.output_shape)}, kernel {p.kernel_name}, {p.threads} threads>")
+
+
+# ---- Backward passes (training) ------------------------------------------------------------
+# The gradients of conv2d: shapes and arguments are always those of the FORWARD call. With
+# y = conv2d(x, w, ...) + bias and dy = dL/dy (y's shape and layout):
+#   dL/dx = conv2d_backward_data(dy, w, x.shape, ...)
+#   dL/dw, dL/dbias = conv2d_backward_filter(x, dy, w.shape, ...)
+
+
+def _shape_list(shape: Any, what: str) -> List[int]:
+    return _args.shape_of(shape, what)
+
+
+def conv2d_backward_data(grad_output: Array, filters: Array, input_shape: Any, strides: Any,
+                         padding: Any, data_format: str = "NHWC", dilations: Any = None,
+                         groups: Optional[int] = None, *, filter_format: str = "HWIO",
+                         threads: Optional[int] = None) -> Float32Array:
+    """The input gradient of :func:`conv2d`: ``dx = dL/dinput`` from ``dy = dL/doutput``.
+
+    The transpose of the forward convolution (``tf.nn.conv2d_backprop_input`` with groups).
+    Every argument after ``input_shape`` is the forward call's, unchanged.
+
+    Args:
+      grad_output: float32 ``dy``, exactly the forward output's shape and layout
+        (``[*batch, Ho, Wo, C_out]`` NHWC, ``[*batch, C_out, Ho, Wo]`` NCHW). Any other shape
+        raises :class:`ShapeError` GC018 naming both shapes.
+      filters: the forward filter, HWIO ``[KH, KW, C_in / groups, C_out]`` (or OIHW with
+        ``filter_format="OIHW"``).
+      input_shape: the forward input's shape (a tuple, or an array whose ``.shape`` is used),
+        ``[*batch, H, W, C_in]`` (NHWC) or ``[*batch, C_in, H, W]`` (NCHW).
+      strides, padding, data_format, dilations, groups, filter_format, threads: as in
+        :func:`conv2d`.
+
+    Returns:
+      A new float32 numpy array ``dx`` of shape ``input_shape`` (64-byte aligned). Input
+      positions no output reads (e.g. the tail rows a stride skips) get 0.
+
+    Raises:
+      ShapeError: invalid forward arguments (the same diagnostics as :func:`conv2d`), or a
+        ``grad_output`` whose shape is not the forward output's (GC018).
+      DTypeError: a non-float32 ``grad_output`` or ``filters``.
+
+    The GIL is released while computing; the result is bit-identical for any thread count.
+    """
+    desc, _ = _args.tf_desc(strides, padding, data_format, dilations, groups, filter_format,
+                            threads)
+    ishape = _shape_list(input_shape, "input_shape")
+    flat, lead = _flatten_shape(ishape)
+    dy = as_float32(grad_output, "grad_output")
+    if lead is not None and tuple(dy.shape[:-3]) == lead:
+        dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+    w = as_float32(filters, "filters")
+    dx = _core.conv2d_backward_data(dy, w, flat, desc)
+    if lead is not None:
+        dx = dx.reshape(tuple(ishape))
+    return dx
+
+
+def conv2d_backward_filter(input: Array, grad_output: Array, filter_shape: Any,  # noqa: A002
+                           strides: Any, padding: Any, data_format: str = "NHWC",
+                           dilations: Any = None, groups: Optional[int] = None, *,
+                           filter_format: str = "HWIO", threads: Optional[int] = None,
+                           ) -> Tuple[Float32Array, Float32Array]:
+    """The filter and bias gradients of :func:`conv2d`: ``(dL/dfilters, dL/dbias)``.
+
+    ``tf.nn.conv2d_backprop_filter`` with groups, plus the bias gradient (``dy`` summed over
+    batch and pixels). Every argument after ``filter_shape`` is the forward call's.
+
+    Args:
+      input: the forward input ``x`` (float32, ``[*batch, H, W, C_in]`` NHWC or
+        ``[*batch, C_in, H, W]`` NCHW).
+      grad_output: float32 ``dy``, exactly the forward output's shape (else GC018).
+      filter_shape: the forward filter's shape, HWIO ``[KH, KW, C_in / groups, C_out]`` (or
+        OIHW ``[C_out, C_in / groups, KH, KW]`` with ``filter_format="OIHW"``).
+      strides, padding, data_format, dilations, groups, filter_format, threads: as in
+        :func:`conv2d`.
+
+    Returns:
+      ``(dw, db)``: new float32 numpy arrays, ``dw`` of shape ``filter_shape`` (same format),
+      ``db`` of shape ``[C_out]`` (the gradient of a bias, whether the forward had one or
+      not). The reduction over batch and pixels runs in a fixed order: bit-identical for any
+      thread count.
+
+    Raises:
+      ShapeError / DTypeError: as :func:`conv2d_backward_data`.
+    """
+    desc, _ = _args.tf_desc(strides, padding, data_format, dilations, groups, filter_format,
+                            threads)
+    x, lead = _flatten_batch(as_float32(input, "input"))
+    dy = as_float32(grad_output, "grad_output")
+    if lead is not None and tuple(dy.shape[:-3]) == lead:
+        dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+    fshape = _shape_list(filter_shape, "filter_shape")
+    dw, db = _core.conv2d_backward_filter(x, dy, fshape, True, desc)
+    return dw, db

@@ -67,5 +67,55 @@ class Plan:
     @property
     def geometry(self) -> Dict[str, Any]: ...
 
+# Backward passes: shapes are the FORWARD ones; dy must have the forward output's shape
+# (else ShapeError GC018 naming both). Outputs are new 64-byte aligned arrays.
+def conv2d_backward_data(
+    dy: npt.NDArray[np.float32],
+    w: npt.NDArray[np.float32],
+    input_shape: Sequence[int],
+    desc: Desc,
+) -> npt.NDArray[np.float32]: ...  # dx, input_shape
+def conv2d_backward_filter(
+    x: npt.NDArray[np.float32],
+    dy: npt.NDArray[np.float32],
+    filter_shape: Sequence[int],
+    bias_grad: bool,
+    desc: Desc,
+) -> Tuple[npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]]]: ...  # dw, db [C_out]
+
+class BackwardDataPlan:
+    def __init__(
+        self,
+        w: npt.NDArray[np.float32],
+        input_shape: List[int],
+        grad_output_shape: List[int],
+        desc: Desc,
+    ) -> None: ...
+    def __call__(self, dy: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]: ...
+    @property
+    def input_shape(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def grad_output_shape(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def kernel_name(self) -> str: ...
+
+class BackwardFilterPlan:
+    def __init__(
+        self,
+        input_shape: List[int],
+        filter_shape: List[int],
+        grad_output_shape: List[int],
+        desc: Desc,
+    ) -> None: ...
+    def __call__(
+        self, x: npt.NDArray[np.float32], dy: npt.NDArray[np.float32], bias_grad: bool
+    ) -> Tuple[npt.NDArray[np.float32], Optional[npt.NDArray[np.float32]]]: ...
+    @property
+    def filter_shape(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def grad_output_shape(self) -> Tuple[int, int, int, int]: ...
+    @property
+    def kernel_name(self) -> str: ...
+
 def default_threads() -> int: ...
 def detected_isa() -> str: ...

@@ -3,18 +3,24 @@
 Layouts are PyTorch's: input NCHW ``[N, C_in, H, W]`` (or unbatched ``[C_in, H, W]``),
 weight OIHW ``[C_out, C_in / groups, KH, KW]``, bias ``[C_out]``, output NCHW. Results are
 numpy float32 arrays (``torch.from_numpy(y)`` wraps one without a copy).
+
+The gradients mirror ``torch.nn.grad``: :func:`conv2d_input` (dL/dinput) and
+:func:`conv2d_weight` (dL/dweight), plus :func:`conv2d_bias`. For autograd (``loss.backward()``
+through groupconv) use :mod:`groupconv.torch`.
 """
 
 from __future__ import annotations
 
 from typing import Any, Optional, Tuple
 
+import numpy as np
+
 from . import _args, _core
 from ._api import Array, CheckResult, Float32Array, Plan, _check_result
 from ._convert import as_float32
 from ._errors import error
 
-__all__ = ["conv2d", "check", "Conv2d"]
+__all__ = ["conv2d", "check", "Conv2d", "conv2d_input", "conv2d_weight", "conv2d_bias"]
 
 
 def _rank_error(shape: Tuple[int, ...]) -> Exception:
@@ -136,3 +142,87 @@ class Conv2d:
         return (f"groupconv.nn.Conv2d({w[1] * self.groups}, {w[0]}, kernel_size={tuple(w[2:])}, "
                 f"stride={self.stride}, padding={self.padding!r}, dilation={self.dilation}, "
                 f"groups={self.groups}, bias={self.plan._b is not None})")
+
+
+def _batched(shape: Tuple[int, ...], what: str) -> Tuple[list, bool]:
+    if len(shape) == 4:
+        return list(shape), False
+    if len(shape) == 3:
+        return [1] + list(shape), True
+    raise _rank_error(tuple(shape))
+
+
+def conv2d_input(input_size: Any, weight: Array, grad_output: Array, stride: Any = 1,
+                 padding: Any = 0, dilation: Any = 1, groups: int = 1, *,
+                 threads: Optional[int] = None) -> Float32Array:
+    """The input gradient of :func:`conv2d`, with ``torch.nn.grad.conv2d_input``'s signature.
+
+    Args:
+      input_size: the forward input's shape ``[N, C_in, H, W]`` (or unbatched
+        ``[C_in, H, W]``), a tuple / ``torch.Size``.
+      weight: the forward weight, OIHW ``[C_out, C_in / groups, KH, KW]``, float32.
+      grad_output: float32 ``dL/doutput``, exactly the forward output's shape
+        ``[N, C_out, Ho, Wo]`` (``[C_out, Ho, Wo]`` unbatched); any other shape raises
+        :class:`groupconv.ShapeError` GC018 naming both shapes.
+      stride, padding, dilation, groups: the forward call's (as in :func:`conv2d`).
+
+    Returns:
+      ``dL/dinput``: a new float32 numpy array of shape ``input_size`` (NCHW).
+    """
+    desc = _args.torch_desc(stride, padding, dilation, groups, threads)
+    ishape, unbatched = _batched(tuple(_args.shape_of(input_size, "input_size")), "input_size")
+    w = as_float32(weight, "weight")
+    dy = as_float32(grad_output, "grad_output")
+    if unbatched and dy.ndim == 3:
+        dy = dy[None]
+    dx: Float32Array = _core.conv2d_backward_data(dy, w, ishape, desc)
+    return dx[0] if unbatched else dx
+
+
+def conv2d_weight(input: Array, weight_size: Any, grad_output: Array,  # noqa: A002
+                  stride: Any = 1, padding: Any = 0, dilation: Any = 1, groups: int = 1, *,
+                  threads: Optional[int] = None) -> Float32Array:
+    """The weight gradient of :func:`conv2d`, with ``torch.nn.grad.conv2d_weight``'s signature.
+
+    Args:
+      input: the forward input, float32 NCHW ``[N, C_in, H, W]`` (or unbatched).
+      weight_size: the forward weight's shape, OIHW ``[C_out, C_in / groups, KH, KW]``.
+      grad_output: float32 ``dL/doutput`` of the forward output's shape (else GC018).
+      stride, padding, dilation, groups: the forward call's.
+
+    Returns:
+      ``dL/dweight``: a new float32 numpy array of shape ``weight_size`` (OIHW), reduced over
+      batch and pixels in a fixed order (bit-identical for any thread count).
+    """
+    return _weight_and_bias(input, weight_size, grad_output, stride, padding, dilation, groups,
+                            threads, bias=False)[0]
+
+
+def conv2d_bias(grad_output: Array) -> Float32Array:
+    """The bias gradient of :func:`conv2d`: ``grad_output`` ``[N, C_out, Ho, Wo]`` (or
+    ``[C_out, Ho, Wo]``) summed over batch and pixels, float32 ``[C_out]`` (accumulated in
+    float64)."""
+    dy = as_float32(grad_output, "grad_output")
+    if dy.ndim not in (3, 4):
+        raise _rank_error(dy.shape)
+    axes = (0, 2, 3) if dy.ndim == 4 else (1, 2)
+    db: Float32Array = dy.sum(axis=axes, dtype=np.float64).astype(np.float32)
+    return db
+
+
+def _weight_and_bias(input: Array, weight_size: Any, grad_output: Array,  # noqa: A002
+                     stride: Any, padding: Any, dilation: Any, groups: int,
+                     threads: Optional[int], bias: bool) -> Tuple[Float32Array, Any]:
+    """(dL/dweight, dL/dbias or None) in one pass over the data."""
+    desc = _args.torch_desc(stride, padding, dilation, groups, threads)
+    x = as_float32(input, "input")
+    dy = as_float32(grad_output, "grad_output")
+    if x.ndim == 3:
+        x = x[None]
+        if dy.ndim == 3:
+            dy = dy[None]
+    elif x.ndim != 4:
+        raise _rank_error(x.shape)
+    wshape = _args.shape_of(weight_size, "weight_size")
+    dw, db = _core.conv2d_backward_filter(x, dy, wshape, bias, desc)
+    return dw, db

@@ -4,10 +4,11 @@
 // arguments, turns every input into a float32, C-contiguous, aligned numpy array (zero-copy
 // when it already is one) and calls the functions below with the normalised descriptor:
 // strings for the formats and the padding mode, lists for strides and dilations. Everything
-// here validates through groupconv::resolve() with the GIL held, allocates the output (64-byte
-// aligned, owned by the returned numpy array), then releases the GIL for planning and
-// computing. groupconv::ShapeError becomes the Python exception groupconv.ShapeError (built by
-// groupconv._errors so that the class lives in Python); std::bad_alloc becomes MemoryError.
+// here validates through groupconv::resolve() (the backward passes: resolve_backward(), which
+// also checks dy's shape) with the GIL held, allocates the output (64-byte aligned, owned by the
+// returned numpy array), then releases the GIL for planning and computing. groupconv::ShapeError
+// becomes the Python exception groupconv.ShapeError (built by groupconv._errors so that the class
+// lives in Python); std::bad_alloc becomes MemoryError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -106,7 +107,7 @@ const float* float_data(const py::array& a, const char* what) {
 
 // A new float32 array of the given shape on 64-byte aligned memory (as frameworks allocate;
 // the kernels' stores are fastest there), freed when the array dies.
-py::array_t<float> new_output(const std::array<i64, 4>& shape) {
+py::array_t<float> new_array(const Dims& shape) {
   std::size_t count = 1;
   for (const i64 s : shape) count *= static_cast<std::size_t>(s);  // resolve() bounded it
   const std::size_t bytes = ((count * sizeof(float) + 63) / 64) * 64;
@@ -115,6 +116,10 @@ py::array_t<float> new_output(const std::array<i64, 4>& shape) {
   py::capsule owner(p, [](void* q) { std::free(q); });
   return py::array_t<float>(std::vector<py::ssize_t>(shape.begin(), shape.end()),
                             static_cast<float*>(p), owner);
+}
+
+py::array_t<float> new_output(const std::array<i64, 4>& shape) {
+  return new_array(Dims(shape.begin(), shape.end()));
 }
 
 // Seconds on a monotonic clock, or on this thread's CPU-time clock (for single-threaded
@@ -298,6 +303,150 @@ double time_oneshot(const py::array& x, const py::array& w, const std::optional<
   return (now_seconds(cpu_clock) - t0) / iters;
 }
 
+// ---- Backward passes (training) ---------------------------------------------------------
+// Shapes are always the FORWARD ones (input, filter); dy must have the forward output's shape,
+// which groupconv::resolve_backward() checks (GC018, naming both shapes) with the GIL held.
+
+// dx = conv2d_backward_data(dy, w): dx has the forward input's shape (input_shape).
+py::array conv2d_backward_data(const py::array& dy, const py::array& w, const Dims& input_shape,
+                               const Desc& d) {
+  const gc::Shapes shapes{input_shape, shape_of(w), std::nullopt};
+  const Dims dy_shape = shape_of(dy);
+  const gc::Geometry g = gc::resolve_backward(d.desc, shapes, dy_shape);
+  const float* dyp = float_data(dy, "grad_output");
+  const float* wp = float_data(w, "filter");
+  py::array_t<float> dx = new_output(g.input_shape());
+  float* dxp = dx.mutable_data();
+  if (g.input_elements() > 0) {
+    gc::PlanOptions options;
+    options.threads = d.threads;
+    py::gil_scoped_release release;
+    gc::conv2d_backward_data(d.desc, shapes, dy_shape, dyp, wp, dxp, options);
+  }
+  return dx;
+}
+
+// (dw, db) = conv2d_backward_filter(x, dy): dw has filter_shape (desc's filter format); db is
+// [C_out] when bias_grad, else None.
+py::tuple conv2d_backward_filter(const py::array& x, const py::array& dy, const Dims& filter_shape,
+                                 bool bias_grad, const Desc& d) {
+  const gc::Shapes shapes{shape_of(x), filter_shape, std::nullopt};
+  const Dims dy_shape = shape_of(dy);
+  const gc::Geometry g = gc::resolve_backward(d.desc, shapes, dy_shape);
+  const float* xp = float_data(x, "input");
+  const float* dyp = float_data(dy, "grad_output");
+  py::array_t<float> dw = new_output(g.filter_shape());
+  float* dwp = dw.mutable_data();
+  py::object db = py::none();
+  float* dbp = nullptr;
+  if (bias_grad) {
+    py::array_t<float> b = new_array(Dims{g.c_out});
+    dbp = b.mutable_data();
+    db = b;
+  }
+  gc::PlanOptions options;
+  options.threads = d.threads;
+  {
+    py::gil_scoped_release release;
+    gc::conv2d_backward_filter(d.desc, shapes, dy_shape, xp, dyp, dwp, dbp, options);
+  }
+  return py::make_tuple(dw, db);
+}
+
+// Plans of the two passes for one geometry: validated and (input gradient) filter-packed once,
+// then executed many times. As PyPlan: execute() of one plan is serialised by a mutex taken
+// after the GIL is released.
+class PyBackwardDataPlan {
+ public:
+  PyBackwardDataPlan(const py::array& w, Dims input_shape, Dims grad_output_shape, const Desc& d)
+      : desc_(d),
+        shapes_{std::move(input_shape), shape_of(w), std::nullopt},
+        dy_shape_(std::move(grad_output_shape)) {
+    geometry_ = gc::resolve_backward(desc_.desc, shapes_, dy_shape_);
+    const float* wp = float_data(w, "filter");
+    gc::PlanOptions options;
+    options.threads = desc_.threads;
+    py::gil_scoped_release release;
+    plan_.emplace(desc_.desc, shapes_, dy_shape_, wp, options);
+  }
+
+  py::array call(const py::array& dy) {
+    if (shape_of(dy) != dy_shape_) (void)gc::resolve_backward(desc_.desc, shapes_, shape_of(dy));
+    const float* dyp = float_data(dy, "grad_output");
+    py::array_t<float> dx = new_output(geometry_.input_shape());
+    float* dxp = dx.mutable_data();
+    py::gil_scoped_release release;
+    const std::lock_guard<std::mutex> lock(mutex_);
+    plan_->execute(dyp, dxp);
+    return dx;
+  }
+
+  [[nodiscard]] py::tuple input_shape() const { return tuple4(geometry_.input_shape()); }
+  [[nodiscard]] py::tuple grad_output_shape() const { return tuple4(geometry_.output_shape()); }
+  [[nodiscard]] const std::string& kernel_name() const { return plan_->kernel_name(); }
+
+ private:
+  Desc desc_;
+  gc::Shapes shapes_;
+  Dims dy_shape_;
+  gc::Geometry geometry_;
+  std::optional<gc::BackwardDataPlan> plan_;
+  std::mutex mutex_;
+};
+
+class PyBackwardFilterPlan {
+ public:
+  PyBackwardFilterPlan(Dims input_shape, Dims filter_shape, Dims grad_output_shape, const Desc& d)
+      : desc_(d),
+        shapes_{std::move(input_shape), std::move(filter_shape), std::nullopt},
+        dy_shape_(std::move(grad_output_shape)) {
+    geometry_ = gc::resolve_backward(desc_.desc, shapes_, dy_shape_);
+    gc::PlanOptions options;
+    options.threads = desc_.threads;
+    py::gil_scoped_release release;
+    plan_.emplace(desc_.desc, shapes_, dy_shape_, options);
+  }
+
+  py::tuple call(const py::array& x, const py::array& dy, bool bias_grad) {
+    if (shape_of(x) != shapes_.input) {
+      fail(gc::Code::kBadArgument,
+           "input shape " + gc::shape_string(shape_of(x)) + " differs from the planned " +
+               gc::shape_string(shapes_.input),
+           "create a plan for this input shape");
+    }
+    if (shape_of(dy) != dy_shape_) (void)gc::resolve_backward(desc_.desc, shapes_, shape_of(dy));
+    const float* xp = float_data(x, "input");
+    const float* dyp = float_data(dy, "grad_output");
+    py::array_t<float> dw = new_output(geometry_.filter_shape());
+    float* dwp = dw.mutable_data();
+    py::object db = py::none();
+    float* dbp = nullptr;
+    if (bias_grad) {
+      py::array_t<float> b = new_array(Dims{geometry_.c_out});
+      dbp = b.mutable_data();
+      db = b;
+    }
+    {
+      py::gil_scoped_release release;
+      const std::lock_guard<std::mutex> lock(mutex_);
+      plan_->execute(xp, dyp, dwp, dbp);
+    }
+    return py::make_tuple(dw, db);
+  }
+
+  [[nodiscard]] py::tuple filter_shape() const { return tuple4(geometry_.filter_shape()); }
+  [[nodiscard]] py::tuple grad_output_shape() const { return tuple4(geometry_.output_shape()); }
+  [[nodiscard]] const std::string& kernel_name() const { return plan_->kernel_name(); }
+
+ private:
+  Desc desc_;
+  gc::Shapes shapes_;
+  Dims dy_shape_;
+  gc::Geometry geometry_;
+  std::optional<gc::BackwardFilterPlan> plan_;
+  std::mutex mutex_;
+};
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -328,6 +477,28 @@ PYBIND11_MODULE(_core, m) {
   m.def("conv2d", &conv2d, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("desc"));
   m.def("time_oneshot", &time_oneshot, py::arg("x"), py::arg("w"), py::arg("bias"), py::arg("desc"),
         py::arg("iters"), py::arg("cpu_clock") = false);
+
+  m.def("conv2d_backward_data", &conv2d_backward_data, py::arg("dy"), py::arg("w"),
+        py::arg("input_shape"), py::arg("desc"));
+  m.def("conv2d_backward_filter", &conv2d_backward_filter, py::arg("x"), py::arg("dy"),
+        py::arg("filter_shape"), py::arg("bias_grad"), py::arg("desc"));
+
+  py::class_<PyBackwardDataPlan>(m, "BackwardDataPlan")
+      .def(py::init<const py::array&, Dims, Dims, const Desc&>(), py::arg("w"),
+           py::arg("input_shape"), py::arg("grad_output_shape"), py::arg("desc"))
+      .def("__call__", &PyBackwardDataPlan::call, py::arg("dy"))
+      .def_property_readonly("input_shape", &PyBackwardDataPlan::input_shape)
+      .def_property_readonly("grad_output_shape", &PyBackwardDataPlan::grad_output_shape)
+      .def_property_readonly("kernel_name", &PyBackwardDataPlan::kernel_name);
+
+  py::class_<PyBackwardFilterPlan>(m, "BackwardFilterPlan")
+      .def(py::init<Dims, Dims, Dims, const Desc&>(), py::arg("input_shape"),
+           py::arg("filter_shape"), py::arg("grad_output_shape"), py::arg("desc"))
+      .def("__call__", &PyBackwardFilterPlan::call, py::arg("x"), py::arg("dy"),
+           py::arg("bias_grad"))
+      .def_property_readonly("filter_shape", &PyBackwardFilterPlan::filter_shape)
+      .def_property_readonly("grad_output_shape", &PyBackwardFilterPlan::grad_output_shape)
+      .def_property_readonly("kernel_name", &PyBackwardFilterPlan::kernel_name);
 
   py::class_<PyPlan>(m, "Plan")
       .def(py::init<const py::array&, const std::optional<py::array>&, Dims, const Desc&>(),

@@ -6,7 +6,9 @@
 # First builds the wheel once (`pip wheel .` with build/venv-torch's pip, into build/wheelhouse;
 # the build directory build/pip/<wheel tag> is kept, so a rebuild only recompiles what changed)
 # and installs it into both environments (falling back to `pip install .` in an environment
-# whose Python the wheel does not fit), unless --no-install is given. Extra arguments go to pytest (e.g. -k tutorial, -x).
+# whose Python the wheel does not fit), unless --no-install is given. With
+# GROUPCONV_PREBUILT_LIBRARY=<libgroupconv.a> the wheel links that library instead of
+# compiling the kernels again. Extra arguments go to pytest (e.g. -k tutorial, -x).
 # GROUPCONV_REQUIRE_ORACLES=1 (CI) turns a missing oracle into a failure instead of a skip.
 # Exit status: non-zero when anything failed.
 set -uo pipefail
@@ -19,8 +21,17 @@ if [ $install = 1 ]; then
   # rebuild everything in turn.
   wheels="$root/build/wheelhouse"
   rm -rf "$wheels" && mkdir -p "$wheels"
-  echo "python_tests: building the wheel" >&2
-  "$root/build/venv-torch/bin/pip" wheel -q --no-deps -w "$wheels" "$root" ||
+  # GROUPCONV_PREBUILT_LIBRARY (scripts/test.sh sets it to build/release's libgroupconv.a,
+  # just built from this tree): the wheel links that library and compiles only the module.
+  prebuilt=(--config-settings=cmake.define.GROUPCONV_PREBUILT_LIBRARY=)
+  if [ -n "${GROUPCONV_PREBUILT_LIBRARY:-}" ]; then
+    echo "python_tests: building the wheel on $GROUPCONV_PREBUILT_LIBRARY" >&2
+    prebuilt=(--config-settings=cmake.define.GROUPCONV_PREBUILT_LIBRARY="$GROUPCONV_PREBUILT_LIBRARY"
+              --config-settings=build-dir="build/pip-prebuilt/{wheel_tag}")
+  else
+    echo "python_tests: building the wheel" >&2
+  fi
+  "$root/build/venv-torch/bin/pip" wheel -q --no-deps "${prebuilt[@]}" -w "$wheels" "$root" ||
     { echo "python_tests: wheel build failed" >&2; exit 1; }
   for env in venv-tf venv-torch; do
     echo "python_tests: installing into build/$env" >&2

@@ -198,16 +198,23 @@ class BwdFilterKernel {
     }
   }
   [[nodiscard]] i64 num_tasks() const { return tasks_; }
+  // Post pass after run() (depthwise row tiles summed in tile order): tasks, and a range.
+  static constexpr i64 kPostChunk = 4096;
+  [[nodiscard]] i64 num_post_tasks() const {
+    return dw_fn_ != nullptr && dw_.tiles > 1 ? (dw_.part_stride + kPostChunk - 1) / kPostChunk : 0;
+  }
+  void post(float* dw, float* db, i64 begin, i64 end) const {
+    detail::dw_bwd_filter_reduce(dw_, dw, db, begin * kPostChunk,
+                                 std::min(end * kPostChunk, dw_.part_stride));
+  }
   [[nodiscard]] std::size_t scratch_bytes() const {
-    if (dw_fn_ != nullptr) {
-      return static_cast<std::size_t>((dw_.rows * g_.kw + 1) * 2 * lanes_) * sizeof(float);
-    }
+    if (dw_fn_ != nullptr) return 0;
     return static_cast<std::size_t>(g_.kh * g_.kw * g_.cig * block_ + block_) * sizeof(float);
   }
   [[nodiscard]] std::string name() const {
     if (dw_fn_ != nullptr) {
-      return "bwd_filter_dwconv_" + std::to_string(dw_.rows) + "x" + std::to_string(g_.kw) + "r_" +
-             std::to_string(dw_.vecs * lanes_) + "c_" + isa_name_;
+      return "bwd_filter_dwconv_" + std::to_string(dw_rows_) + "x" + std::to_string(g_.kw) + "r_" +
+             std::to_string(lanes_) + "c_" + isa_name_;
     }
     if (gr_fn_ != nullptr) {
       return std::string("bwd_filter_gconv_") + (gr_.broadcast != 0 ? "bcast_" : "perm_") +
@@ -220,7 +227,7 @@ class BwdFilterKernel {
   void run(const float* x, const float* dy, float* dw, float* db, i64 begin, i64 end,
            float* scratch) const {
     if (dw_fn_ != nullptr) {
-      dw_fn_(dw_, x, dy, dw, db, begin, end, scratch);
+      dw_fn_(dw_, x, dy, dw, db, begin, end);
       return;
     }
     if (gr_fn_ != nullptr) {
@@ -300,33 +307,57 @@ class BwdFilterKernel {
   }
 
   // Depthwise, multiplier 1: the vectorised per-ISA kernel (src/kernels/backward/).
-  // The decomposition depends on the geometry and ISA only, never on the thread count.
+  // Tasks are (row tile x channel group); the split depends on the geometry and ISA only,
+  // never on the thread count, and tiles' partials are summed in tile order (post pass).
   void init_depthwise(Isa isa) {
     const Geometry& g = g_;
-    i64 budget = 24;  // accumulator registers (of 32 zmm; 16 ymm -> 12)
     if (isa == Isa::kAvx512) {
       dw_fn_ = &detail::dw_bwd_filter_avx512;
       lanes_ = detail::kDwBwdLanesAvx512;
     } else if (isa == Isa::kAvx2) {
       dw_fn_ = &detail::dw_bwd_filter_avx2;
       lanes_ = detail::kDwBwdLanesAvx2;
-      budget = 12;
     } else {
       dw_fn_ = &detail::dw_bwd_filter_portable;
       lanes_ = detail::kDwBwdLanesPortable;
-      budget = 12;
     }
     isa_name_ = to_string(isa);
-    dw_ = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho,      g.wo,       g.kh, g.kw,
-                                    g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1};
-    dw_.vecs = g.c_in >= 4 * lanes_ ? 2 : 1;
-    const i64 cblocks = (g.c_in + dw_.vecs * lanes_ - 1) / (dw_.vecs * lanes_);
-    i64 rows = std::min<i64>({3, g.kh, std::max<i64>(1, budget / (g.kw * dw_.vecs))});
-    if (rows == 3 && g.kw > 3) rows = 2;
-    if (rows == 2 && g.kw > 5) rows = 1;
-    if (cblocks < 4) rows = 1;  // more tasks so both cores get work on narrow layers
-    dw_.rows = rows;
-    tasks_ = cblocks * ((g.kh + rows - 1) / rows);
+    detail::DwBwdFilterParams& p = dw_;
+    p = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho, g.wo,      g.kh,
+                                  g.kw, g.sh, g.sw, g.dh,   g.dw, g.pad_top, g.pad_left,
+                                  1,    1,    1,    0,      0,    nullptr,   0};
+    dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
+    dw_rows_ = std::min<i64>(dw_rows_, g.kh);
+    if (g.kw > 7) dw_rows_ = 1;
+    // Interior columns: 0 <= ow*sw - pl and ow*sw - pl + (KW-1)*dw < W.
+    p.ow_lo = (g.pad_left + g.sw - 1) / g.sw;
+    const i64 hi_lim = g.w - 1 - (g.kw - 1) * g.dw + g.pad_left;  // ow*sw <= hi_lim
+    p.ow_hi = std::min<i64>(hi_lim < 0 ? 0 : hi_lim / g.sw + 1, g.wo);
+    p.ow_lo = std::min(p.ow_lo, p.ow_hi);
+    const i64 blocks = (g.c_in + lanes_ - 1) / lanes_;
+    const i64 rows_total = g.n * g.ho;
+    const i64 taps = g.kh * g.kw;
+    const i64 bytes = (g.n * g.h * g.w + rows_total * g.wo) * g.c_in * 4;
+    i64 tiles = 1;
+    if (bytes > (8 << 20)) {
+      // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
+      p.groups = 1;
+      tiles = 16;
+    } else {
+      p.groups = std::clamp<i64>(blocks / 4, 1, 16);
+      tiles = (16 + p.groups - 1) / p.groups;
+    }
+    // The tile sum adds tiles * taps * C; keep it below ~2% of the FMAs.
+    tiles = std::clamp<i64>(tiles, 1, std::max<i64>(1, rows_total * g.wo / 64));
+    tiles = std::min(tiles, std::max<i64>(rows_total, 1));
+    p.tile_rows = std::max<i64>(1, (rows_total + tiles - 1) / tiles);
+    p.tiles = std::max<i64>(1, (rows_total + p.tile_rows - 1) / p.tile_rows);
+    p.part_stride = (taps + 1) * g.c_in;
+    if (p.tiles > 1) {
+      part_.reset(static_cast<std::size_t>(p.tiles * p.part_stride) * sizeof(float));
+      p.part = part_.floats();
+    }
+    tasks_ = p.tiles * p.groups;
   }
 
   // Grouped: output channels as lanes; a vector inside one group (broadcast input values) or
@@ -372,6 +403,8 @@ class BwdFilterKernel {
   detail::GroupedBwdFilterParams gr_{};
   detail::DwBwdFilterFn dw_fn_ = nullptr;
   detail::DwBwdFilterParams dw_{};
+  AlignedBuffer part_;  // depthwise: the row tiles' partial sums
+  i64 dw_rows_ = 0;
   i64 lanes_ = 0;
   std::string isa_name_;
   i64 block_ = 0;
@@ -707,6 +740,10 @@ void BackwardFilterPlan::execute(const float* x, const float* dy, float* dw, flo
     p.kernel->run(xk, dyk, dwk, db, b, e,
                   reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
   });
+  if (p.kernel->num_post_tasks() > 0) {
+    detail::parallel_for(p.kernel->num_post_tasks(), p.threads,
+                         [&](i64 b, i64 e, int) { p.kernel->post(dwk, db, b, e); });
+  }
   if (g.filter_format == FilterFormat::kOIHW) detail::hwio_to_oihw(g, dwk, dw);
 }
 

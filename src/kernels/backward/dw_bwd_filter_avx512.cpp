@@ -14,9 +14,11 @@ struct V {
   static constexpr std::int64_t kLanes = 16;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static void store(float* p, Reg r, Mask m) { _mm512_mask_storeu_ps(p, m, r); }
+  static void storeu(float* p, Reg r) { _mm512_storeu_ps(p, r); }
   static Mask mask(int n) {
     return static_cast<Mask>(n >= 16 ? 0xFFFFu : ((1u << static_cast<unsigned>(n)) - 1u));
   }
@@ -27,8 +29,8 @@ struct V {
 }  // namespace
 
 void dw_bwd_filter_avx512(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
-                          float* db, std::int64_t begin, std::int64_t end, float* scratch) {
-  entry(p, x, dy, dw, db, begin, end, scratch);
+                          float* db, std::int64_t begin, std::int64_t end) {
+  entry(p, x, dy, dw, db, begin, end);
 }
 
 }  // namespace groupconv::detail

@@ -5,16 +5,18 @@
 //   dw[kh][kw][c] = sum over n, oh, ow of x[n][oh*sh - pt + kh*dh][ow*sw - pl + kw*dw][c]
 //                                         * dy[n][oh][ow][c]
 //
-// Channels are the vector lanes. A task owns a block of `vecs` channel vectors and a chunk of
-// `rows` kernel rows, i.e. a disjoint slice of dw, and reduces over every (n, oh) in order:
-// for each output row, the R x KW x vecs tap accumulators live in registers while the row is
-// swept along W (one dy load feeds R x KW FMAs), then are added to the task's accumulator in
-// memory. Along W the interior (every tap inside the input) runs without checks; the few
-// border pixels test each tap. The order of additions depends only on the geometry, never
-// on the thread count, so results are bit-identical for any split.
+// Channels are the vector lanes. A task owns a tile of output rows (of the flattened n*Ho
+// range) and a group of channel vectors, and accumulates into its tile's slice of dw. For
+// each output row and channel vector, a pass takes R kernel rows: the R x KW tap
+// accumulators live in registers while the row is swept along W, U output columns at a
+// time: U dy vectors are loaded once, and each x vector of the window is loaded once and
+// feeds every tap that reads it (with stride S the window is (U-1)*S + KW columns), so a
+// 3x3 pass does 36 FMAs for 22 loads. Border columns (where taps fall into the padding)
+// test each tap and skip the padded ones; kernel rows outside the input are skipped.
+// The order of additions depends only on the geometry, never on the thread count.
 //
-// V provides: Reg, Mask, kLanes, zero(), load(const float*, Mask), fma(a, b, c),
-// add(a, b), store(float*, Reg, Mask), mask(int n).
+// V provides: Reg, Mask, kLanes, zero(), load(const float*, Mask), loadu(const float*),
+// fma(a, b, c), add(a, b), store(float*, Reg, Mask), storeu(float*, Reg), mask(int n).
 
 using i64 = std::int64_t;
 using Reg = typename V::Reg;
@@ -33,236 +35,254 @@ __attribute__((always_inline)) inline void unroll(F&& f) {
   }
 }
 
-struct Block {
-  const float* x;   // image n, channel c0
-  const float* dy;  // image n, channel c0
-  Mask m[2];
-};
+template <bool Tail>
+__attribute__((always_inline)) inline Reg ld(const float* q, Mask m) {
+  if constexpr (Tail) {
+    return V::load(q, m);
+  } else {
+    (void)m;
+    return V::loadu(q);
+  }
+}
 
-// One output row, R kernel rows starting at input row ih[0..R), KW taps, NV vectors.
-// acc_mem: [R][KW][NV][kLanes] task accumulator; bias_mem: [NV][kLanes] or null.
-template <int R, int KW, int NV>
-__attribute__((always_inline)) inline void row_pass(const DwBwdFilterParams& p, const Block& b,
-                                                    const i64* ih, i64 oh, float* acc_mem,
-                                                    float* bias_mem) {
-  Reg a[R][KW][NV];
-  Reg bs[NV];
-  unroll<R>([&](auto r) {
-    unroll<KW>(
-        [&](auto k) { unroll<NV>([&](auto v) { a[r.value][k.value][v.value] = V::zero(); }); });
-  });
-  unroll<NV>([&](auto v) { bs[v.value] = V::zero(); });
-  const float* xrow[R];
-  unroll<R>([&](auto r) { xrow[r.value] = b.x + ih[r.value] * p.w * p.c; });
-  const float* dyrow = b.dy + oh * p.wo * p.c;
-  // Interior: ow with 0 <= ow*sw - pl and ow*sw - pl + (KW-1)*dw < W.
-  const i64 lo_num = p.pad_left;
-  i64 ow_lo = (lo_num + p.sw - 1) / p.sw;
-  const i64 hi_lim = p.w - 1 - (KW - 1) * p.dw + p.pad_left;  // ow*sw <= hi_lim
-  i64 ow_hi = hi_lim < 0 ? 0 : hi_lim / p.sw + 1;
-  if (ow_hi > p.wo) ow_hi = p.wo;
-  if (ow_lo > ow_hi) ow_lo = ow_hi;
-  auto pixel = [&](i64 ow, bool check) __attribute__((always_inline)) {
-    Reg d[NV];
-    unroll<NV>([&](auto v) {
-      d[v.value] = V::load(dyrow + ow * p.c + v.value * V::kLanes, b.m[v.value]);
-      if (bias_mem != nullptr) bs[v.value] = V::add(bs[v.value], d[v.value]);
-    });
-    const i64 iw0 = ow * p.sw - p.pad_left;
+template <bool Tail>
+__attribute__((always_inline)) inline void acc_add(float* q, Reg a, Mask m) {
+  if constexpr (Tail) {
+    V::store(q, V::add(V::load(q, m), a), m);
+  } else {
+    V::storeu(q, V::add(V::loadu(q), a));
+  }
+}
+
+// Columns per block: what the registers hold next to the R*KW accumulators.
+constexpr int block_cols(int r, int kw) {
+  const int u = 14 - r * kw;
+  return u < 2 ? 2 : (u > 6 ? 6 : u);
+}
+
+// One pass: output row dyr (channel c0), kernel rows whose input rows start at xr[0..R),
+// KW taps. S = 1 or 2: compile-time stride with dilation 1 (x window shared between taps);
+// S = 0: the params' stride and dilation (one x load per tap).
+// acc: tap (r, k) at acc + (r*KW + k)*C.
+template <int R, int KW, int S, bool Tail>
+void pass(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, float* acc,
+          Mask m) {
+  constexpr int U = block_cols(R, KW);
+  const i64 C = p.c;
+  const i64 sw = S != 0 ? S : p.sw;
+  const i64 dil = S != 0 ? 1 : p.dw;
+  Reg a[R][KW];
+  unroll<R>([&](auto r) { unroll<KW>([&](auto k) { a[r.value][k.value] = V::zero(); }); });
+  auto checked = [&](i64 ow) __attribute__((always_inline)) {
+    const Reg d = ld<Tail>(dyr + ow * C, m);
+    const i64 iw0 = ow * sw - p.pad_left;
     unroll<KW>([&](auto k) {
-      const i64 iw = iw0 + k.value * p.dw;
-      if (check && (iw < 0 || iw >= p.w)) return;
+      const i64 iw = iw0 + k.value * dil;
+      if (iw < 0 || iw >= p.w) return;
       unroll<R>([&](auto r) {
-        const float* xp = xrow[r.value] + iw * p.c;
-        unroll<NV>([&](auto v) {
-          const Reg xv = V::load(xp + v.value * V::kLanes, b.m[v.value]);
-          a[r.value][k.value][v.value] = V::fma(xv, d[v.value], a[r.value][k.value][v.value]);
-        });
+        a[r.value][k.value] = V::fma(ld<Tail>(xr[r.value] + iw * C, m), d, a[r.value][k.value]);
       });
     });
   };
-  for (i64 ow = 0; ow < ow_lo; ++ow) pixel(ow, true);
-  for (i64 ow = ow_lo; ow < ow_hi; ++ow) pixel(ow, false);
-  for (i64 ow = ow_hi < ow_lo ? ow_lo : ow_hi; ow < p.wo; ++ow) pixel(ow, true);
-  unroll<R>([&](auto r) {
+  auto single = [&](i64 ow) __attribute__((always_inline)) {
+    const Reg d = ld<Tail>(dyr + ow * C, m);
+    const i64 iw0 = ow * sw - p.pad_left;
     unroll<KW>([&](auto k) {
-      unroll<NV>([&](auto v) {
-        float* m = acc_mem + ((r.value * KW + k.value) * NV + v.value) * V::kLanes;
-        V::store(m, V::add(V::load(m, V::mask(V::kLanes)), a[r.value][k.value][v.value]),
-                 V::mask(V::kLanes));
+      const i64 iw = iw0 + k.value * dil;
+      unroll<R>([&](auto r) {
+        a[r.value][k.value] = V::fma(ld<Tail>(xr[r.value] + iw * C, m), d, a[r.value][k.value]);
       });
     });
+  };
+  const i64 lo = p.ow_lo, hi = p.ow_hi;
+  for (i64 ow = 0; ow < lo; ++ow) checked(ow);
+  i64 ow = lo;
+  for (; ow + U <= hi; ow += U) {
+    Reg d[U];
+    const float* dp = dyr + ow * C;
+    unroll<U>([&](auto j) { d[j.value] = ld<Tail>(dp + j.value * C, m); });
+    const i64 iw0 = ow * sw - p.pad_left;
+    if constexpr (S != 0) {
+      constexpr int kCols = (U - 1) * S + KW;
+      unroll<R>([&](auto r) {
+        const float* xb = xr[r.value] + iw0 * C;
+        unroll<kCols>([&](auto col) {
+          const Reg xv = ld<Tail>(xb + col.value * C, m);
+          unroll<U>([&](auto j) {
+            constexpr int k = col.value - j.value * S;
+            if constexpr (k >= 0 && k < KW) a[r.value][k] = V::fma(xv, d[j.value], a[r.value][k]);
+          });
+        });
+      });
+    } else {
+      const i64 js = sw * C, ks = dil * C;
+      unroll<R>([&](auto r) {
+        const float* xb = xr[r.value] + iw0 * C;
+        unroll<U>([&](auto j) {
+          unroll<KW>([&](auto k) {
+            a[r.value][k.value] = V::fma(ld<Tail>(xb + j.value * js + k.value * ks, m), d[j.value],
+                                         a[r.value][k.value]);
+          });
+        });
+      });
+    }
+  }
+  for (; ow < hi; ++ow) single(ow);
+  for (ow = hi > lo ? hi : lo; ow < p.wo; ++ow) checked(ow);
+  unroll<R>([&](auto r) {
+    unroll<KW>(
+        [&](auto k) { acc_add<Tail>(acc + (r.value * KW + k.value) * C, a[r.value][k.value], m); });
   });
-  if (bias_mem != nullptr) {
-    unroll<NV>([&](auto v) {
-      float* m = bias_mem + v.value * V::kLanes;
-      V::store(m, V::add(V::load(m, V::mask(V::kLanes)), bs[v.value]), V::mask(V::kLanes));
-    });
-  }
 }
 
-using RowFn = void (*)(const DwBwdFilterParams&, const Block&, const i64*, i64, float*, float*);
-
-template <int R, int KW, int NV>
-void row_fn(const DwBwdFilterParams& p, const Block& b, const i64* ih, i64 oh, float* acc,
-            float* bias) {
-  row_pass<R, KW, NV>(p, b, ih, oh, acc, bias);
-}
-
-// Generic KW: one tap at a time (any width), NV vectors, R = 1.
-template <int NV>
-void row_generic(const DwBwdFilterParams& p, const Block& b, const i64* ih, i64 oh, float* acc,
-                 float* bias) {
-  const float* xrow = b.x + ih[0] * p.w * p.c;
-  const float* dyrow = b.dy + oh * p.wo * p.c;
-  if (bias != nullptr) {
-    Reg bs[NV];
-    unroll<NV>([&](auto v) { bs[v.value] = V::zero(); });
-    for (i64 ow = 0; ow < p.wo; ++ow) {
-      unroll<NV>([&](auto v) {
-        bs[v.value] =
-            V::add(bs[v.value], V::load(dyrow + ow * p.c + v.value * V::kLanes, b.m[v.value]));
-      });
-    }
-    unroll<NV>([&](auto v) {
-      float* m = bias + v.value * V::kLanes;
-      V::store(m, V::add(V::load(m, V::mask(V::kLanes)), bs[v.value]), V::mask(V::kLanes));
-    });
-  }
+// Any KW, one kernel row: tap by tap over its valid columns, 4 interleaved accumulators.
+template <bool Tail>
+void pass_generic(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, float* acc,
+                  Mask m) {
+  const i64 C = p.c;
   for (i64 k = 0; k < p.kw; ++k) {
-    Reg a[NV];
-    unroll<NV>([&](auto v) { a[v.value] = V::zero(); });
-    for (i64 ow = 0; ow < p.wo; ++ow) {
-      const i64 iw = ow * p.sw - p.pad_left + k * p.dw;
-      if (iw < 0 || iw >= p.w) continue;
-      unroll<NV>([&](auto v) {
-        const Reg d = V::load(dyrow + ow * p.c + v.value * V::kLanes, b.m[v.value]);
-        const Reg xv = V::load(xrow + iw * p.c + v.value * V::kLanes, b.m[v.value]);
-        a[v.value] = V::fma(xv, d, a[v.value]);
+    // Valid columns: 0 <= ow*sw - pl + k*dw < W.
+    const i64 off = p.pad_left - k * p.dw;  // iw = ow*sw - off
+    i64 lo = off <= 0 ? 0 : (off + p.sw - 1) / p.sw;
+    const i64 top = p.w - 1 + off;
+    i64 hi = top < 0 ? 0 : top / p.sw + 1;
+    if (hi > p.wo) hi = p.wo;
+    if (lo > hi) lo = hi;
+    Reg a[4] = {V::zero(), V::zero(), V::zero(), V::zero()};
+    const float* xb = xr[0] - off * C;
+    const i64 xs = p.sw * C;
+    i64 ow = lo;
+    for (; ow + 4 <= hi; ow += 4) {
+      unroll<4>([&](auto j) {
+        const i64 o = ow + j.value;
+        a[j.value] = V::fma(ld<Tail>(xb + o * xs, m), ld<Tail>(dyr + o * C, m), a[j.value]);
       });
     }
-    unroll<NV>([&](auto v) {
-      float* m = acc + (k * NV + v.value) * V::kLanes;
-      V::store(m, V::add(V::load(m, V::mask(V::kLanes)), a[v.value]), V::mask(V::kLanes));
-    });
+    for (; ow < hi; ++ow) a[0] = V::fma(ld<Tail>(xb + ow * xs, m), ld<Tail>(dyr + ow * C, m), a[0]);
+    acc_add<Tail>(acc + k * C, V::add(V::add(a[0], a[1]), V::add(a[2], a[3])), m);
   }
 }
 
-template <int R, int NV>
-RowFn pick_kw(i64 kw) {
+using PassFn = void (*)(const DwBwdFilterParams&, const float* const*, const float*, float*, Mask);
+
+// Kernel rows per pass for a kernel width (the accumulators take R*KW registers).
+constexpr int max_rows(i64 kw) { return kw <= 3 ? 3 : (kw <= 5 ? 2 : 1); }
+
+template <int R, int KW, bool Tail>
+PassFn pick_s(i64 s) {
+  if constexpr (!Tail) {
+    if (s == 1) return &pass<R, KW, 1, false>;
+    if (s == 2) return &pass<R, KW, 2, false>;
+  }
+  (void)s;
+  return &pass<R, KW, 0, Tail>;
+}
+
+template <int KW, bool Tail>
+PassFn pick_r(i64 r, i64 s) {
+  if constexpr (max_rows(KW) >= 3) {
+    if (r == 3) return pick_s<3, KW, Tail>(s);
+  }
+  if constexpr (max_rows(KW) >= 2) {
+    if (r == 2) return pick_s<2, KW, Tail>(s);
+  }
+  return pick_s<1, KW, Tail>(s);
+}
+
+// s: the compile-time stride to use (1, 2) or 0 for the params' stride and dilation.
+template <bool Tail>
+PassFn pick(i64 r, i64 kw, i64 s) {
   switch (kw) {
     case 1:
-      return &row_fn<R, 1, NV>;
+      return pick_r<1, Tail>(r, s);
     case 2:
-      return &row_fn<R, 2, NV>;
+      return pick_r<2, Tail>(r, s);
     case 3:
-      return &row_fn<R, 3, NV>;
+      return pick_r<3, Tail>(r, s);
     case 4:
-      return R <= 2 ? &row_fn<R, 4, NV> : nullptr;
+      return pick_r<4, Tail>(r, s);
     case 5:
-      return R <= 2 ? &row_fn<R, 5, NV> : nullptr;
+      return pick_r<5, Tail>(r, s);
+    case 6:
+      return pick_r<6, Tail>(r, s);
     case 7:
-      return R == 1 ? &row_fn<R, 7, NV> : nullptr;
+      return pick_r<7, Tail>(r, s);
     default:
-      return nullptr;
-  }
-}
-
-template <int NV>
-RowFn pick(i64 r, i64 kw) {
-  RowFn f = nullptr;
-  if (r == 3) f = pick_kw<3, NV>(kw);
-  if (r == 2) f = pick_kw<2, NV>(kw);
-  if (r == 1) f = pick_kw<1, NV>(kw);
-  return f;
-}
-
-template <int NV>
-void run_tasks(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw, float* db,
-               i64 begin, i64 end, float* scratch) {
-  constexpr i64 L = V::kLanes;
-  const i64 block = NV * L;
-  const i64 chunks = (p.kh + p.rows - 1) / p.rows;
-  for (i64 task = begin; task < end; ++task) {
-    const i64 cb = task / chunks;
-    const i64 chunk = task % chunks;
-    const i64 c0 = cb * block;
-    const i64 width = p.c - c0 < block ? p.c - c0 : block;
-    const i64 kh0 = chunk * p.rows;
-    const i64 kh1 = kh0 + p.rows < p.kh ? kh0 + p.rows : p.kh;
-    const i64 nrows = kh1 - kh0;
-    Block b;
-    for (int v = 0; v < 2; ++v) {
-      const i64 left = width - v * L;
-      b.m[v] = V::mask(static_cast<int>(left <= 0 ? 0 : (left > L ? L : left)));
-    }
-    float* acc = scratch;  // [rows][KW][NV][L]
-    float* bias = (chunk == 0 && db != nullptr) ? scratch + nrows * p.kw * NV * L : nullptr;
-    const i64 acc_len = nrows * p.kw * NV * L + NV * L;
-    for (i64 i = 0; i < acc_len; ++i) scratch[i] = 0.0f;
-    const RowFn full = pick<NV>(nrows, p.kw);
-    for (i64 n = 0; n < p.n; ++n) {
-      b.x = x + n * p.h * p.w * p.c + c0;
-      b.dy = dy + n * p.ho * p.wo * p.c + c0;
-      for (i64 oh = 0; oh < p.ho; ++oh) {
-        i64 ih[3] = {0, 0, 0};
-        bool all_in = full != nullptr;
-        for (i64 r = 0; r < nrows; ++r) {
-          ih[r] = oh * p.sh - p.pad_top + (kh0 + r) * p.dh;
-          all_in = all_in && ih[r] >= 0 && ih[r] < p.h;
-        }
-        if (all_in) {
-          full(p, b, ih, oh, acc, bias);
-          continue;
-        }
-        // Border rows (or no specialisation): one kernel row at a time.
-        bool bias_done = bias == nullptr;
-        for (i64 r = 0; r < nrows; ++r) {
-          const i64 one[1] = {ih[r] = oh * p.sh - p.pad_top + (kh0 + r) * p.dh};
-          if (one[0] < 0 || one[0] >= p.h) continue;
-          float* acc_r = acc + r * p.kw * NV * L;
-          const RowFn f1 = pick<NV>(1, p.kw);
-          float* bptr = bias_done ? nullptr : bias;
-          if (f1 != nullptr) {
-            f1(p, b, one, oh, acc_r, bptr);
-          } else {
-            row_generic<NV>(p, b, one, oh, acc_r, bptr);
-          }
-          bias_done = true;
-        }
-        if (!bias_done) {  // no kernel row inside the input: dy still feeds db
-          const float* dyrow = b.dy + oh * p.wo * p.c;
-          for (i64 ow = 0; ow < p.wo; ++ow) {
-            unroll<NV>([&](auto v) {
-              float* m = bias + v.value * L;
-              V::store(m,
-                       V::add(V::load(m, V::mask(L)),
-                              V::load(dyrow + ow * p.c + v.value * L, b.m[v.value])),
-                       V::mask(L));
-            });
-          }
-        }
-      }
-    }
-    // Write the task's slice: dw[kh][kw][c0 .. c0 + width).
-    for (i64 r = 0; r < nrows; ++r) {
-      for (i64 k = 0; k < p.kw; ++k) {
-        float* out = dw + ((kh0 + r) * p.kw + k) * p.c + c0;
-        const float* src = acc + (r * p.kw + k) * NV * L;
-        for (i64 j = 0; j < width; ++j) out[j] = src[j];
-      }
-    }
-    if (bias != nullptr) {
-      for (i64 j = 0; j < width; ++j) db[c0 + j] = bias[j];
-    }
+      return &pass_generic<Tail>;
   }
 }
 
 void entry(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw, float* db,
-           i64 begin, i64 end, float* scratch) {
-  if (p.vecs == 2) {
-    run_tasks<2>(p, x, dy, dw, db, begin, end, scratch);
-  } else {
-    run_tasks<1>(p, x, dy, dw, db, begin, end, scratch);
+           i64 begin, i64 end) {
+  constexpr i64 L = V::kLanes;
+  const i64 C = p.c;
+  const i64 taps = p.kh * p.kw;
+  const i64 blocks = (C + L - 1) / L;
+  const i64 rmax = p.kw <= 7 ? (p.kh < max_rows(p.kw) ? p.kh : max_rows(p.kw)) : 1;
+  const i64 s = p.dw == 1 && (p.sw == 1 || p.sw == 2) ? p.sw : 0;
+  const PassFn full = pick<false>(rmax, p.kw, s), one = pick<false>(1, p.kw, s);
+  const PassFn full_t = pick<true>(rmax, p.kw, 0), one_t = pick<true>(1, p.kw, 0);
+  const Mask all = V::mask(static_cast<int>(L));
+  const Mask tail = V::mask(static_cast<int>(C - (blocks - 1) * L));
+  const i64 rows_total = p.n * p.ho;
+  for (i64 task = begin; task < end; ++task) {
+    const i64 t = task / p.groups, grp = task % p.groups;
+    const i64 b0 = grp * blocks / p.groups, b1 = (grp + 1) * blocks / p.groups;
+    const i64 c0 = b0 * L, c1 = b1 * L < C ? b1 * L : C;
+    float* tdw = p.tiles > 1 ? p.part + t * p.part_stride : dw;
+    float* tdb = db == nullptr ? nullptr : (p.tiles > 1 ? tdw + taps * C : db);
+    for (i64 i = 0; i < taps; ++i) {
+      for (i64 c = c0; c < c1; ++c) tdw[i * C + c] = 0.0f;
+    }
+    if (tdb != nullptr) {
+      for (i64 c = c0; c < c1; ++c) tdb[c] = 0.0f;
+    }
+    const i64 q0 = t * p.tile_rows;
+    const i64 q1 = q0 + p.tile_rows < rows_total ? q0 + p.tile_rows : rows_total;
+    for (i64 q = q0; q < q1; ++q) {
+      const i64 n = q / p.ho, oh = q % p.ho;
+      const float* xn = x + n * p.h * p.w * C;
+      const float* dyq = dy + q * p.wo * C;
+      const i64 ih0 = oh * p.sh - p.pad_top;
+      for (i64 cb = b0; cb < b1; ++cb) {
+        const i64 cc = cb * L;
+        const bool is_tail = cc + L > C;
+        const Mask m = is_tail ? tail : all;
+        const PassFn f_full = is_tail ? full_t : full;
+        const PassFn f_one = is_tail ? one_t : one;
+        const float* dyr = dyq + cc;
+        for (i64 kh = 0; kh < p.kh;) {
+          const i64 cnt = p.kh - kh < rmax ? p.kh - kh : rmax;
+          const float* xr[3];
+          bool all_in = cnt == rmax;
+          for (i64 r = 0; r < cnt; ++r) {
+            const i64 ih = ih0 + (kh + r) * p.dh;
+            all_in = all_in && ih >= 0 && ih < p.h;
+          }
+          if (all_in) {
+            for (i64 r = 0; r < cnt; ++r) xr[r] = xn + (ih0 + (kh + r) * p.dh) * p.w * C + cc;
+            f_full(p, xr, dyr, tdw + kh * p.kw * C + cc, m);
+          } else {
+            for (i64 r = 0; r < cnt; ++r) {
+              const i64 ih = ih0 + (kh + r) * p.dh;
+              if (ih < 0 || ih >= p.h) continue;
+              xr[0] = xn + ih * p.w * C + cc;
+              f_one(p, xr, dyr, tdw + (kh + r) * p.kw * C + cc, m);
+            }
+          }
+          kh += cnt;
+        }
+        if (tdb != nullptr) {
+          Reg sum[2] = {V::zero(), V::zero()};
+          i64 ow = 0;
+          for (; ow + 2 <= p.wo; ow += 2) {
+            sum[0] = V::add(sum[0], V::load(dyr + ow * C, m));
+            sum[1] = V::add(sum[1], V::load(dyr + (ow + 1) * C, m));
+          }
+          if (ow < p.wo) sum[0] = V::add(sum[0], V::load(dyr + ow * C, m));
+          V::store(tdb + cc, V::add(V::load(tdb + cc, m), V::add(sum[0], sum[1])), m);
+        }
+      }
+    }
   }
 }

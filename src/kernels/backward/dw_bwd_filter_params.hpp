@@ -10,26 +10,36 @@ struct DwBwdFilterParams {
   std::int64_t n, h, w, c;  // input (NHWC), c = C_in = C_out
   std::int64_t ho, wo;      // output
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left;
-  std::int64_t vecs;  // vectors per channel block (1 or 2)
-  std::int64_t rows;  // kernel rows per task (register blocking along KH)
+  // Decomposition (geometry only, never the thread count): task = tile * groups + group.
+  // A tile is `tile_rows` consecutive rows of the flattened (n, oh) range; a group is a
+  // contiguous range of channel vectors. Tile t accumulates into its own slice
+  // part + t * part_stride ([KH*KW][C] then [C] for db); tiles > 1 are summed afterwards
+  // in tile order by dw_bwd_filter_reduce, so the result is the same for any thread count.
+  std::int64_t tiles, groups, tile_rows;
+  std::int64_t ow_lo, ow_hi;  // interior output columns: every tap inside the input
+  float* part;                // tiles > 1: tiles * part_stride floats
+  std::int64_t part_stride;   // (KH*KW + 1) * C
 };
 
-// Runs tasks [begin, end) of the decomposition (channel block x kernel-row chunk). dw is HWIO
-// [KH][KW][1][C]; db (C values) is written by the tasks of the first row chunk when non-null.
-// scratch: at least kh * kw * 2 * 16 + 2 * 16 floats, 64-byte aligned.
+// Runs tasks [begin, end). With tiles == 1 the tasks write dw (HWIO [KH][KW][1][C]) and db
+// (C values, when non-null) directly; otherwise they fill p.part.
 using DwBwdFilterFn = void (*)(const DwBwdFilterParams& p, const float* x, const float* dy,
-                               float* dw, float* db, std::int64_t begin, std::int64_t end,
-                               float* scratch);
+                               float* dw, float* db, std::int64_t begin, std::int64_t end);
+
+// Sums the tiles' partials in tile order into dw and db, for the element range
+// [begin, end) of [0, (KH*KW + 1) * C) (the last C are db; skipped when db is null).
+void dw_bwd_filter_reduce(const DwBwdFilterParams& p, float* dw, float* db, std::int64_t begin,
+                          std::int64_t end);
 
 // Lanes per vector of each ISA's variant and the variants themselves.
 constexpr std::int64_t kDwBwdLanesAvx512 = 16;
 constexpr std::int64_t kDwBwdLanesAvx2 = 8;
 constexpr std::int64_t kDwBwdLanesPortable = 8;
 void dw_bwd_filter_avx512(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
-                          float* db, std::int64_t begin, std::int64_t end, float* scratch);
+                          float* db, std::int64_t begin, std::int64_t end);
 void dw_bwd_filter_avx2(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
-                        float* db, std::int64_t begin, std::int64_t end, float* scratch);
+                        float* db, std::int64_t begin, std::int64_t end);
 void dw_bwd_filter_portable(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
-                            float* db, std::int64_t begin, std::int64_t end, float* scratch);
+                            float* db, std::int64_t begin, std::int64_t end);
 
 }  // namespace groupconv::detail

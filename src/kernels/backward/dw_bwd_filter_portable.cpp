@@ -19,6 +19,7 @@ struct V {
     for (int i = 0; i < m; ++i) r.v[i] = p[i];
     return r;
   }
+  static Reg loadu(const float* p) { return load(p, 8); }
   static Reg fma(Reg a, Reg b, Reg c) {
     for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;
@@ -30,6 +31,7 @@ struct V {
   static void store(float* p, Reg r, Mask m) {
     for (int i = 0; i < m; ++i) p[i] = r.v[i];
   }
+  static void storeu(float* p, Reg r) { store(p, r, 8); }
   static Mask mask(int n) { return n > 8 ? 8 : n; }
 };
 
@@ -38,8 +40,29 @@ struct V {
 }  // namespace
 
 void dw_bwd_filter_portable(const DwBwdFilterParams& p, const float* x, const float* dy, float* dw,
-                            float* db, std::int64_t begin, std::int64_t end, float* scratch) {
-  entry(p, x, dy, dw, db, begin, end, scratch);
+                            float* db, std::int64_t begin, std::int64_t end) {
+  entry(p, x, dy, dw, db, begin, end);
+}
+
+void dw_bwd_filter_reduce(const DwBwdFilterParams& p, float* dw, float* db, std::int64_t begin,
+                          std::int64_t end) {
+  // Element i of the result is part[0][i] + part[1][i] + ... in tile order (vectorised over i).
+  const std::int64_t taps_c = p.kh * p.kw * p.c;
+  auto sum = [&](float* out, std::int64_t lo, std::int64_t hi) {  // out = element lo
+    const std::int64_t len = hi - lo;
+    if (len <= 0) return;
+    for (std::int64_t i = 0; i < len; ++i) out[i] = p.part[lo + i];
+    for (std::int64_t t = 1; t < p.tiles; ++t) {
+      const float* src = p.part + t * p.part_stride + lo;
+      for (std::int64_t i = 0; i < len; ++i) out[i] += src[i];
+    }
+  };
+  const std::int64_t mid = end < taps_c ? end : taps_c;
+  if (begin < mid) sum(dw + begin, begin, mid);
+  if (db != nullptr && end > taps_c) {
+    const std::int64_t lo = begin > taps_c ? begin : taps_c;
+    sum(db + (lo - taps_c), lo, end);
+  }
 }
 
 }  // namespace groupconv::detail

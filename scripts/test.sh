@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 skip=" ${GROUPCONV_SKIP:-} "
 jobs=${JOBS:-$(nproc)}
 failed=()
-step() { echo; echo "==== $* ===="; }
+step() { echo; echo "==== $* ==== (at ${SECONDS} s)"; }
 
 if [[ $skip != *" lint "* ]]; then
   step "clang-format check"
@@ -49,6 +49,7 @@ if [[ $skip != *" fuzz "* ]] && [ -x scripts/fuzz.sh ]; then
 fi
 
 echo
+echo "test.sh: ${SECONDS} s in all"
 if [ ${#failed[@]} -ne 0 ]; then
   echo "FAILED steps: ${failed[*]}"
   exit 1

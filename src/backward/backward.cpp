@@ -17,6 +17,7 @@
 
 #include "kernels/backward/bwd_data_params.hpp"
 #include "kernels/backward/dw_bwd_filter_params.hpp"
+#include "kernels/backward/gemm_bwd_filter_params.hpp"
 #include "kernels/backward/grouped_bwd_filter_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/layout.hpp"
@@ -186,6 +187,7 @@ class BwdFilterKernel {
       init_depthwise(isa);
       return;
     }
+    if (init_gemm(isa)) return;
     if (init_grouped(isa)) return;
     if (g.cog >= 32) {
       block_ = 32;  // a slice of one group's outputs
@@ -209,12 +211,18 @@ class BwdFilterKernel {
   }
   [[nodiscard]] std::size_t scratch_bytes() const {
     if (dw_fn_ != nullptr) return 0;
+    if (gemm_)
+      return static_cast<std::size_t>(detail::gemm_bwd_filter_scratch(gm_)) * sizeof(float);
     return static_cast<std::size_t>(g_.kh * g_.kw * g_.cig * block_ + block_) * sizeof(float);
   }
   [[nodiscard]] std::string name() const {
     if (dw_fn_ != nullptr) {
       return "bwd_filter_dwconv_" + std::to_string(dw_rows_) + "x" + std::to_string(g_.kw) + "r_" +
              std::to_string(lanes_) + "c_" + isa_name_;
+    }
+    if (gemm_) {
+      return "bwd_filter_gconv_gemm_" + std::to_string(gm_.mr) + "x" + std::to_string(gm_.nv * 8) +
+             "_avx2";
     }
     if (gr_fn_ != nullptr) {
       return std::string("bwd_filter_gconv_") + (gr_.broadcast != 0 ? "bcast_" : "perm_") +
@@ -228,6 +236,13 @@ class BwdFilterKernel {
            float* scratch) const {
     if (dw_fn_ != nullptr) {
       dw_fn_(dw_, x, dy, dw, db, begin, end);
+      return;
+    }
+    if (gemm_) {
+      detail::GemmBwdFilterParams p = gm_;
+      p.x = x;
+      p.dy = dy;
+      detail::gemm_bwd_filter_avx2(p, dw, db, scratch, begin, end);
       return;
     }
     if (gr_fn_ != nullptr) {
@@ -360,6 +375,57 @@ class BwdFilterKernel {
     tasks_ = p.tiles * p.groups;
   }
 
+  // Groups with at least 8 outputs on an AVX2 CPU: packed GEMM per group and tap. The tile,
+  // the chunks and the task split depend on the geometry only, never on the thread count.
+  bool init_gemm(Isa isa) {
+    const Geometry& g = g_;
+    if (isa == Isa::kPortable || g.cog < 8) return false;
+    detail::GemmBwdFilterParams& p = gm_;
+    p = detail::GemmBwdFilterParams{};
+    p.n = g.n;
+    p.h = g.h;
+    p.w = g.w;
+    p.c_in = g.c_in;
+    p.c_out = g.c_out;
+    p.ho = g.ho;
+    p.wo = g.wo;
+    p.kh = g.kh;
+    p.kw = g.kw;
+    p.sh = g.sh;
+    p.sw = g.sw;
+    p.dh = g.dh;
+    p.dw = g.dw;
+    p.pad_top = g.pad_top;
+    p.pad_left = g.pad_left;
+    p.groups = g.groups;
+    p.cig = g.cig;
+    p.cog = g.cog;
+    const i64 vg = (g.cog + 7) / 8;
+    p.nv = vg % 3 == 0 ? 3 : vg == 1 ? 1 : 2;
+    const i64 mr_max = 12 / p.nv;
+    const i64 blocks = (g.cig + mr_max - 1) / mr_max;
+    p.mr = (g.cig + blocks - 1) / blocks;
+    const i64 cob = (vg + p.nv - 1) / p.nv;
+    // Batch-1 layers with few groups: split each group's channel blocks (the wider side, so
+    // each part packs a slice of it) into parts, for at least 16 tasks.
+    p.split_co = cob >= blocks ? 1 : 0;
+    p.parts = std::clamp<i64>((16 + g.groups - 1) / g.groups, 1, std::max(cob, blocks));
+    // Chunk: output rows whose packed x and dy rows take about 20 KiB of L1, and at least
+    // ~96 pixels to amortise each tile's accumulator loads and stores.
+    const i64 xw =
+        p.split_co != 0 ? g.cig : std::min(g.cig, (blocks + p.parts - 1) / p.parts * p.mr);
+    const i64 dyw = (p.split_co != 0 ? (cob + p.parts - 1) / p.parts * p.nv : vg) * 8;
+    const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4;
+    const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4;
+    p.chunk_rows = std::max<i64>((96 + g.wo - 1) / std::max<i64>(1, g.wo),
+                                 (20480 - halo) / std::max<i64>(1, row_bytes));
+    p.chunk_rows = std::clamp<i64>(p.chunk_rows, 1, std::max<i64>(1, g.ho));
+    p.scratch_x = detail::gemm_bwd_filter_scratch_x(p);
+    gemm_ = true;
+    tasks_ = detail::gemm_bwd_filter_tasks(p);
+    return true;
+  }
+
   // Grouped: output channels as lanes; a vector inside one group (broadcast input values) or
   // spanning whole small groups (permuted input vector). Declines other channel counts.
   bool init_grouped(Isa isa) {
@@ -399,6 +465,8 @@ class BwdFilterKernel {
   }
 
   Geometry g_;
+  bool gemm_ = false;
+  detail::GemmBwdFilterParams gm_{};
   detail::GroupedBwdFilterFn gr_fn_ = nullptr;
   detail::GroupedBwdFilterParams gr_{};
   detail::DwBwdFilterFn dw_fn_ = nullptr;

@@ -111,8 +111,10 @@ def conv2d(input: Any, filters: Any, strides: Any, padding: Any,  # noqa: A002
 
     Raises:
       groupconv.ShapeError: invalid shapes or arguments -- at the call in eager mode, and at
-        tracing time in a ``tf.function`` when the static shapes are fully known (otherwise
-        when the graph runs, as an ``InvalidArgumentError`` carrying the same text).
+        tracing time in a ``tf.function`` when the static shapes are fully known (autograph
+        re-raises it as a ``StagingError`` with the same text; ``tf.function(...,
+        autograph=False)`` keeps the ShapeError); with unknown static shapes, when the graph
+        runs, as an ``InvalidArgumentError`` carrying the same text.
       groupconv.DTypeError: a dtype other than float32/float64.
     """
     with _tf.name_scope(name or "groupconv_conv2d"):

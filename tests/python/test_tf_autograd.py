@@ -223,6 +223,23 @@ def test_graph_mode_float64_nchw_and_batch_dims(tf, gctf):
     assert rel_l2(g5[0], r5[0]) < TOL and rel_l2(g5[1], r5[1]) < TOL
 
 
+def test_eager_tensors_move_without_copies(tf, gctf, monkeypatch):
+    from groupconv import _api
+    from groupconv._convert import as_float32
+    seen = {}
+    real = _api.conv2d
+
+    def spy(*a, **k):
+        seen["y"] = real(*a, **k)
+        return seen["y"]
+
+    monkeypatch.setattr(_api, "conv2d", spy)
+    x = tf.random.normal((1, 8, 8, 4))
+    y = gctf.conv2d(x, tf.random.normal((3, 3, 1, 4)), 1, "SAME", groups=4)
+    assert np.from_dlpack(y).ctypes.data == seen["y"].ctypes.data  # groupconv's buffer
+    assert as_float32(x, "x").ctypes.data == np.from_dlpack(x).ctypes.data  # read in place
+
+
 def test_errors(tf, gctf):
     x = tf.zeros((1, 8, 8, 33))
     w = tf.zeros((3, 3, 8, 16))

@@ -194,15 +194,16 @@ def torch_pair(v: Any, what: str, code: str) -> List[int]:
 
 
 def torch_desc(stride: Any, padding: Any, dilation: Any, groups: Any, threads: Any,
-               ) -> Any:
-    """The descriptor for torch.nn.functional.conv2d-style arguments (NCHW / OIHW)."""
+               data_format: str = "NCHW") -> Any:
+    """The descriptor for torch.nn.functional.conv2d-style arguments (NCHW / OIHW; with
+    data_format="NHWC" the same convolution on channels_last memory)."""
     s = torch_pair(stride, "stride", "GC010")
     d = torch_pair(dilation, "dilation", "GC011")
     g = _int(groups, "groups", "GC012")
     if isinstance(padding, str):
         mode = padding.lower()
         if mode == "valid":
-            return make_desc("NCHW", "OIHW", s, d, "VALID", _ZERO_PADS, g, None,
+            return make_desc(data_format, "OIHW", s, d, "VALID", _ZERO_PADS, g, None,
                              threads_arg(threads))
         if mode == "same":
             if any(v != 1 for v in s):
@@ -216,7 +217,7 @@ def torch_desc(stride: Any, padding: Any, dilation: Any, groups: Any, threads: A
                     "filter_format='OIHW') for TensorFlow's strided SAME")
             # PyTorch 'same': total = dilation * (k - 1), the odd pad at the bottom/right;
             # with stride 1 that is exactly SAME (ONNX SAME_UPPER).
-            return make_desc("NCHW", "OIHW", s, d, "SAME", _ZERO_PADS, g, None,
+            return make_desc(data_format, "OIHW", s, d, "SAME", _ZERO_PADS, g, None,
                              threads_arg(threads))
         raise error("GC019", f"invalid padding string {padding!r}", [f"padding = {padding!r}"],
                     expected="'valid', 'same', an int or (pad_h, pad_w)", found=repr(padding),
@@ -230,5 +231,5 @@ def torch_desc(stride: Any, padding: Any, dilation: Any, groups: Any, threads: A
                     "groupconv.conv2d(..., padding=[[0, 0], [0, 0], [t, b], [l, r]], "
                     "data_format='NCHW', filter_format='OIHW')")
     ph, pw = (p[0], p[0]) if len(p) == 1 else (p[0], p[1])
-    return make_desc("NCHW", "OIHW", s, d, "EXPLICIT", (ph, ph, pw, pw), g, None,
+    return make_desc(data_format, "OIHW", s, d, "EXPLICIT", (ph, ph, pw, pw), g, None,
                      threads_arg(threads))

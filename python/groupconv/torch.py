@@ -13,8 +13,11 @@ forward *and* backward passes run on groupconv's kernels::
     model = gct.convert(model)                                # every nn.Conv2d in a model
 
 Tensors move without copies: a contiguous float32 CPU tensor is read in place (DLPack), and
-results are numpy arrays wrapped by ``torch.from_numpy`` (no copy). Non-contiguous tensors
-(channels_last, views) cost one copy.
+results are numpy arrays wrapped by ``torch.from_numpy`` (no copy). ``channels_last`` inputs
+are computed as NHWC on their own memory (no copy, no transposes: the fastest path, since the
+kernels work in NHWC and an NCHW call transposes input and output inside groupconv), and
+give ``channels_last`` outputs and input gradients. Other non-contiguous tensors (transposed
+views, slices) cost one copy.
 
 Precision: the kernels compute in float32. float64 tensors are accepted and *computed in
 float32* (inputs rounded to float32, results returned as float64): enough for training and
@@ -85,41 +88,67 @@ def _to_torch(a: np.ndarray, dtype: "_torch.dtype") -> "_torch.Tensor":
     return t if dtype == _torch.float32 else t.to(dtype)
 
 
+def _channels_last(x: "_torch.Tensor") -> bool:
+    """True for a 4-D tensor stored NHWC (torch.channels_last) and not also plain-contiguous."""
+    return (x.dim() == 4 and not x.is_contiguous()
+            and x.is_contiguous(memory_format=_torch.channels_last))
+
+
+def _nhwc(t: "_torch.Tensor") -> "_torch.Tensor":
+    """The NHWC view of an NCHW-shaped tensor (contiguous when t is channels_last)."""
+    return t.permute(0, 2, 3, 1)
+
+
+def _nchw(t: "_torch.Tensor") -> "_torch.Tensor":
+    """The NCHW-shaped (channels_last) view of an NHWC tensor."""
+    return t.permute(0, 3, 1, 2)
+
+
 class _Conv2dFunction(_torch.autograd.Function):
-    """conv2d(x, w, b) with both passes on groupconv (x 4-D NCHW, w OIHW)."""
+    """conv2d(x, w, b) with both passes on groupconv (x 4-D NCHW-shaped, w OIHW).
+
+    A channels_last input is computed as NHWC on its own memory (no transposes) and gives
+    a channels_last output and input gradient; other inputs are computed as NCHW."""
 
     @staticmethod
     def forward(ctx: Any, x: "_torch.Tensor", w: "_torch.Tensor",  # type: ignore[override]
-                b: Optional["_torch.Tensor"], desc: Any) -> "_torch.Tensor":
-        xn = _np32(x, "input")
+                b: Optional["_torch.Tensor"], desc: Any, desc_nhwc: Any) -> "_torch.Tensor":
+        cl = _channels_last(x)
+        ctx.desc = desc_nhwc if cl else desc
+        ctx.channels_last = cl
+        ctx.has_bias = b is not None
+        xn = _np32(_nhwc(x) if cl else x, "input")
         wn = _np32(w, "weight")
         bn = None if b is None else _np32(b, "bias")
-        y = _core.conv2d(xn, wn, bn, desc)
-        ctx.desc = desc
-        ctx.has_bias = b is not None
+        y = _to_torch(_core.conv2d(xn, wn, bn, ctx.desc), x.dtype)
         ctx.save_for_backward(x, w)
-        return _to_torch(y, x.dtype)
+        return _nchw(y) if cl else y
 
     @staticmethod
     @_once_differentiable
     def backward(ctx: Any, dy: "_torch.Tensor") -> Tuple[Any, ...]:  # type: ignore[override]
         x, w = ctx.saved_tensors
         need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        dyn = _np32(dy, "grad_output")
+        cl = ctx.channels_last
+        dyn = _np32(_nhwc(dy) if cl else dy, "grad_output")
         dx = dw = db = None
         if need_x:
             wn = _np32(w, "weight")
-            dx = _to_torch(_core.conv2d_backward_data(dyn, wn, list(x.shape), ctx.desc), x.dtype)
+            xshape = list(_nhwc(x).shape if cl else x.shape)
+            dx = _to_torch(_core.conv2d_backward_data(dyn, wn, xshape, ctx.desc), x.dtype)
+            if cl:
+                dx = _nchw(dx)
         if need_w:
-            xn = _np32(x, "input")
+            xn = _np32(_nhwc(x) if cl else x, "input")
             dwn, dbn = _core.conv2d_backward_filter(xn, dyn, list(w.shape),
                                                     bool(need_b and ctx.has_bias), ctx.desc)
             dw = _to_torch(dwn, w.dtype)
             if dbn is not None:
                 db = _to_torch(dbn, w.dtype)
         if need_b and ctx.has_bias and db is None:
-            db = _to_torch(_gnn.conv2d_bias(dyn), dy.dtype)
-        return dx, dw, db, None
+            db = _to_torch(dyn.sum(axis=(0, 1, 2) if cl else (0, 2, 3), dtype=np.float64)
+                           .astype(np.float32), dy.dtype)
+        return dx, dw, db, None, None
 
 
 def conv2d(input: "_torch.Tensor", weight: "_torch.Tensor",  # noqa: A002
@@ -162,11 +191,13 @@ def conv2d(input: "_torch.Tensor", weight: "_torch.Tensor",  # noqa: A002
                     help="convert with .float() (or .double()) as torch.nn.functional.conv2d "
                     "would require")
     desc = _args.torch_desc(stride, padding, dilation, groups, None)
+    desc_nhwc = _args.torch_desc(stride, padding, dilation, groups, None, data_format="NHWC")
     if input.dim() == 3:
-        return _Conv2dFunction.apply(input.unsqueeze(0), weight, bias, desc).squeeze(0)
+        return _Conv2dFunction.apply(input.unsqueeze(0), weight, bias, desc,
+                                     desc_nhwc).squeeze(0)
     if input.dim() != 4:
         raise _gnn._rank_error(tuple(input.shape))
-    return _Conv2dFunction.apply(input, weight, bias, desc)
+    return _Conv2dFunction.apply(input, weight, bias, desc, desc_nhwc)
 
 
 class Conv2d(_torch.nn.Conv2d):

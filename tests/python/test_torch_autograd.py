@@ -80,8 +80,13 @@ def test_random_configs_gradients_match_torch(torch, gct):
         need_w = i % 5 != 2
         gen = torch.Generator().manual_seed(i)
 
+        channels_last = i % 4 == 3  # computed as NHWC on the tensor's own memory
+
         def run(conv):
-            x = xt.clone().requires_grad_(need_x)
+            x = xt.clone()
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            x.requires_grad_(need_x)
             w = wt.clone().requires_grad_(need_w)
             b = None if bt is None else bt.clone().requires_grad_(True)
             y = conv(x, w, b, stride=(c.sh, c.sw), padding=pad, dilation=(c.dh, c.dw),
@@ -97,6 +102,8 @@ def test_random_configs_gradients_match_torch(torch, gct):
         assert y.dtype == torch.float32 and y.shape == y_ref.shape, str(c)
         assert y.grad_fn is not None and "Conv2dFunction" in type(y.grad_fn).__name__
         assert rel_l2(y.detach().numpy(), y_ref.detach().numpy()) < TOL, str(c)
+        if channels_last and y.shape[1] > 1 and y.shape[2] * y.shape[3] > 1:
+            assert y.is_contiguous(memory_format=torch.channels_last), str(c)
         dy = torch.randn(y.shape, generator=gen)
         (y_ref * dy).sum().backward()
         (y * dy).sum().backward()
@@ -242,21 +249,44 @@ def test_dtypes_devices_and_unbatched(torch, gct):
     assert e.value.code.startswith("GC")
 
 
-def test_non_contiguous_inputs_and_zero_copy(torch, gct):
+def test_non_contiguous_inputs_and_zero_copy(torch, gct, monkeypatch):
+    from groupconv import _core
     from groupconv.torch import _np32
     t = torch.randn(2, 8, 9, 9)
     assert _np32(t, "x").ctypes.data == t.data_ptr()  # contiguous float32: read in place
-    xl = t.contiguous(memory_format=torch.channels_last).requires_grad_()
+    seen = []
+    real = _core.conv2d
+
+    def spy(x, w, b, desc):
+        seen.append(x.ctypes.data)
+        return real(x, w, b, desc)
+
+    monkeypatch.setattr(_core, "conv2d", spy)
     w = torch.randn(16, 2, 3, 3, requires_grad=True)
-    y = gct.conv2d(xl, w, None, 1, 1, 1, 4)
-    dy = torch.randn(y.shape).permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)  # strided
-    y.backward(dy)
     x2, w2 = t.clone().requires_grad_(), w.detach().clone().requires_grad_()
-    torch.nn.functional.conv2d(x2, w2, None, 1, 1, 1, 4).backward(dy)
-    assert rel_l2(xl.grad.numpy(), x2.grad.numpy()) < TOL
-    assert rel_l2(w.grad.numpy(), w2.grad.numpy()) < TOL
-    # the output is the numpy buffer groupconv allocated (64-byte aligned), not a copy
-    assert y.data_ptr() % 64 == 0
+    want = torch.nn.functional.conv2d(x2, w2, None, 1, 1, 1, 4)
+    for dy_layout in ("contiguous", "channels_last", "transposed"):
+        dy = torch.randn(want.shape, generator=torch.Generator().manual_seed(3))
+        if dy_layout == "channels_last":
+            dy = dy.contiguous(memory_format=torch.channels_last)
+        elif dy_layout == "transposed":
+            dy = dy.transpose(2, 3).contiguous().transpose(2, 3)
+        for x in (t.contiguous(memory_format=torch.channels_last),  # NHWC memory, no copy
+                  t.transpose(2, 3).contiguous().transpose(2, 3)):  # one copy
+            x = x.clone().requires_grad_()
+            w.grad = x2.grad = w2.grad = None
+            y = gct.conv2d(x, w, None, 1, 1, 1, 4)
+            cl = x.is_contiguous(memory_format=torch.channels_last)
+            assert (seen[-1] == x.data_ptr()) == cl  # channels_last: read in place
+            assert y.is_contiguous(memory_format=torch.channels_last) == cl
+            assert rel_l2(y.detach().numpy(), want.detach().numpy()) < TOL
+            y.backward(dy)
+            want.backward(dy, retain_graph=True)
+            assert rel_l2(x.grad.numpy(), x2.grad.numpy()) < TOL, dy_layout
+            assert rel_l2(w.grad.numpy(), w2.grad.numpy()) < TOL, dy_layout
+            assert x.grad.is_contiguous(memory_format=torch.channels_last) == cl
+            # the output is the numpy buffer groupconv allocated (64-byte aligned), not a copy
+            assert y.data_ptr() % 64 == 0
 
 
 def test_double_backward_is_refused(torch, gct):
@@ -466,7 +496,8 @@ def test_wrong_grad_output_shape_names_both_shapes(torch):
     with pytest.raises(groupconv.ShapeError, match="GC018"):
         gct._Conv2dFunction.backward(type("Ctx", (), {
             "saved_tensors": (xt, torch.zeros(4, 1, 3, 3)), "needs_input_grad": (True, 0, 0),
-            "desc": groupconv._args.torch_desc(1, 0, 1, 4, None), "has_bias": False})(),
+            "desc": groupconv._args.torch_desc(1, 0, 1, 4, None), "has_bias": False,
+            "channels_last": False})(),
             torch.zeros(1, 4, 8, 8))
     del y
 

@@ -14,8 +14,8 @@ Rules (documented in groupconv's docstrings and README):
 - Any other element type (float64, float16, bfloat16, ints, bool, complex, object) is refused
   with :class:`groupconv.DTypeError` (code GC008): groupconv never changes the precision of
   your data behind your back. Tensors on a GPU are refused with a DTypeError that says so.
-- torch tensors that require grad are detached (the result is a numpy array; there is no
-  autograd through groupconv).
+- torch tensors that require grad are detached (the result is a numpy array, outside
+  autograd; for gradients through groupconv use groupconv.torch / groupconv.tf).
 """
 
 from __future__ import annotations

@@ -221,6 +221,10 @@ class BwdFilterKernel {
              std::to_string(lanes_) + "c_" + isa_name_;
     }
     if (gemm_) {
+      if (gm_.tmode != 0) {
+        return "bwd_filter_gconv_gemmt_8x" + std::to_string(gm_.taps) + "t" +
+               std::to_string(gm_.taps == 3 ? 3 : 10 / gm_.taps) + "o_avx2";
+      }
       return "bwd_filter_gconv_gemm_" + std::to_string(gm_.mr) + "x" + std::to_string(gm_.nv * 8) +
              "_avx2";
     }
@@ -379,7 +383,8 @@ class BwdFilterKernel {
   // the chunks and the task split depend on the geometry only, never on the thread count.
   bool init_gemm(Isa isa) {
     const Geometry& g = g_;
-    if (isa == Isa::kPortable || g.cog < 8) return false;
+    if (isa == Isa::kPortable) return false;
+    if (g.cog < 8 && (g.cig % 8 != 0 || g.kw < 2)) return false;  // transposed tiles only
     detail::GemmBwdFilterParams& p = gm_;
     p = detail::GemmBwdFilterParams{};
     p.n = g.n;
@@ -403,8 +408,15 @@ class BwdFilterKernel {
     const i64 vg = (g.cog + 7) / 8;
     p.nv = vg % 3 == 0 ? 3 : vg == 1 ? 1 : 2;
     const i64 mr_max = 12 / p.nv;
-    const i64 blocks = (g.cig + mr_max - 1) / mr_max;
+    i64 blocks = (g.cig + mr_max - 1) / mr_max;
     p.mr = (g.cig + blocks - 1) / blocks;
+    if (vg == 1 && g.cig % 8 == 0 && g.kw >= 2) {  // transposed tiles: 8 input lanes
+      p.tmode = 1;
+      p.taps = std::min<i64>(3, g.kw);
+      p.wp = (g.wo - 1) * g.sw + (g.kw - 1) * g.dw + 1;
+      p.mr = 8;
+      blocks = g.cig / 8;
+    }
     const i64 cob = (vg + p.nv - 1) / p.nv;
     // Batch-1 layers with few groups: split each group's channel blocks (the wider side, so
     // each part packs a slice of it) into parts, for at least 16 tasks.

@@ -423,3 +423,78 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
 
 }  // namespace
 }  // namespace groupconv
+
+namespace groupconv {
+namespace {
+
+// The packed-GEMM filter gradient (groups with >= 8 outputs on AVX2): channel counts below,
+// at and above the register tile (input tails, output vectors with masked tails, the
+// transposed 8-input-lane tiles with kernel-column tails), maps large enough for several
+// reduction chunks per image and batches of 3 (chunks never cross images), few groups (the
+// channel blocks split into parts, on either side), strides, dilations, asymmetric padding
+// at every border; 1, 2 and 3 threads bit-identical.
+TEST(Backward, GemmFilterGradientEdgeCases) {
+  if (effective_isa(Isa::kAvx2) != Isa::kAvx2) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(47);
+  struct G {
+    int cig, cog, groups, kh, kw, sh, sw, dh, dw, n, h, w;
+  };
+  const G cases[] = {
+      {8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 30, 29},    // transposed tiles, several chunks
+      {8, 8, 3, 3, 3, 2, 2, 1, 1, 3, 17, 15},    // stride 2, batch 3
+      {16, 8, 2, 3, 5, 1, 1, 2, 2, 2, 13, 21},   // 2 input lane vectors, tap tail, dilation
+      {8, 5, 3, 2, 4, 1, 2, 1, 1, 1, 9, 12},     // output tail in the transposed tiles
+      {24, 7, 1, 1, 2, 1, 1, 1, 3, 2, 6, 11},    // one group: parts over input blocks
+      {8, 16, 4, 3, 3, 1, 1, 1, 1, 2, 14, 14},   // tutorial-like
+      {16, 16, 5, 3, 3, 1, 1, 1, 1, 1, 16, 18},  // 6-input tiles with a 4-input tail
+      {32, 32, 2, 3, 3, 1, 1, 2, 2, 1, 20, 20},  // dilated, parts split the input blocks
+      {13, 24, 2, 3, 2, 2, 1, 1, 1, 2, 11, 10},  // 3-vector tiles, odd inputs
+      {7, 40, 1, 2, 3, 1, 1, 1, 1, 1, 12, 9},    // 5 output vectors: a 1-vector tail
+      {20, 80, 3, 1, 1, 1, 1, 1, 1, 1, 14, 14},  // ShuffleNet expand (parts over outputs)
+      {80, 20, 3, 1, 1, 1, 1, 1, 1, 2, 7, 7},    // ShuffleNet reduce (masked output tail)
+      {3, 9, 2, 4, 3, 3, 2, 1, 2, 2, 19, 13},    // 9 outputs: one lane in the 2nd vector
+      {48, 33, 1, 5, 5, 1, 1, 1, 1, 1, 9, 9},    // big kernel, odd outputs
+  };
+  int k = 0;
+  for (const G& c : cases) {
+    ConvDesc d;
+    d.groups = c.groups;
+    d.strides = {c.sh, c.sw};
+    d.dilations = {c.dh, c.dw};
+    d.padding = Padding::kExplicit;
+    d.explicit_pads = {k % 3, (k + 1) % 3, (k + 2) % 3, k % 2 + 1};
+    if (k % 4 == 3) d.padding = Padding::kSame;
+    if (k % 5 == 4) d.data_format = DataFormat::kNCHW;
+    ++k;
+    const Shapes s =
+        shapes_for(d, c.n, c.h, c.w, c.groups * c.cig, c.kh, c.kw, c.cig, c.groups * c.cog, true);
+    const Geometry g = resolve(d, s);
+    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
+    std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
+    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    std::vector<float> first;
+    for (int threads : {1, 2, 3}) {
+      PlanOptions opt;
+      opt.threads = threads;
+      opt.max_isa = Isa::kAvx2;
+      BackwardFilterPlan plan(d, s, out_shape(g), opt);
+      EXPECT_NE(plan.kernel_name().find("gemm"), std::string::npos) << plan.kernel_name();
+      std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
+      plan.execute(x.data(), dy.data(), dw.data(), db.data());
+      ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << "cig=" << c.cig << " cog=" << c.cog << " "
+                                          << plan.kernel_name() << " threads " << threads;
+      ASSERT_LT(rel_l2(db, db_ref), 1e-5) << plan.kernel_name();
+      if (threads == 1) {
+        first = dw;
+      } else {
+        ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)))
+            << "cig=" << c.cig << " cog=" << c.cog << " threads " << threads;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace groupconv

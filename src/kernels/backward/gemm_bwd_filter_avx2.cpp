@@ -132,6 +132,67 @@ constexpr std::array<std::array<BodyFn, 13>, 4> table() {
 
 constexpr std::array<std::array<BodyFn, 13>, 4> kBodies[2] = {table<false>(), table<true>()};
 
+// Transposed tile for Cog <= 8 with Cig a multiple of 8 (ResNeXt's 8 per group): the 8 input
+// channels are the lanes, T kernel columns x NC output channels are the accumulators. Per
+// output pixel: T vector loads of packed x (zero-padded columns, so no clipping), NC
+// broadcasts of packed dy, T * NC FMAs.
+template <int T, int NC>
+void ttile_body(const P& p, const Tile& t, const Chunk& c, bool first) {
+  __m256 acc[T][NC];
+  unroll<T>(
+      [&](auto a) { unroll<NC>([&](auto b) { acc[a.value][b.value] = _mm256_setzero_ps(); }); });
+  const i64 astep = p.sw * c.xw;
+  const i64 tstep = p.dw * c.xw;
+  for (i64 oh = c.oh0; oh < c.oh1; ++oh) {
+    const i64 ih = oh * p.sh - p.pad_top + t.kh * p.dh;
+    if (ih < 0 || ih >= p.h) continue;
+    const float* a = c.xs + ((ih - c.ih0) * p.wp + t.kw * p.dw) * c.xw + t.i0;
+    const float* b = c.ds + (oh - c.oh0) * p.wo * c.dyw + t.v0;
+    for (i64 j = 0; j < p.wo; ++j) {
+      __m256 xv[T];
+      unroll<T>([&](auto k) { xv[k.value] = _mm256_loadu_ps(a + k.value * tstep); });
+      unroll<NC>([&](auto o) {
+        const __m256 d = _mm256_broadcast_ss(b + o.value);
+        unroll<T>([&](auto k) {
+          acc[k.value][o.value] = _mm256_fmadd_ps(xv[k.value], d, acc[k.value][o.value]);
+        });
+      });
+      a += astep;
+      b += c.dyw;
+    }
+  }
+  // acc[k][o] lane l -> dw[kh][kw + k][i0 + l][oc0 + o]: scatter through a small buffer.
+  alignas(32) float buf[T][NC][8];
+  unroll<T>([&](auto k) {
+    unroll<NC>([&](auto o) { _mm256_store_ps(buf[k.value][o.value], acc[k.value][o.value]); });
+  });
+  const i64 nc = t.lanes < NC ? t.lanes : NC;
+  for (int k = 0; k < T; ++k) {
+    for (int l = 0; l < 8; ++l) {
+      float* out = t.out + (k * p.cig + l) * p.c_out;
+      for (i64 o = 0; o < nc; ++o) out[o] = first ? buf[k][o][l] : out[o] + buf[k][o][l];
+    }
+  }
+}
+
+template <int T, int NC>
+constexpr BodyFn tbody_or_null() {
+  if constexpr (T * NC <= 12) {
+    return &ttile_body<T, NC>;
+  } else {
+    return nullptr;
+  }
+}
+
+template <int T, std::size_t... C>
+constexpr std::array<BodyFn, 13> trow_table(std::index_sequence<C...>) {
+  return {nullptr, tbody_or_null<T, static_cast<int>(C) + 1>()...};
+}
+
+constexpr std::array<std::array<BodyFn, 13>, 4> kTBodies = {
+    std::array<BodyFn, 13>{}, trow_table<1>(std::make_index_sequence<12>{}),
+    trow_table<2>(std::make_index_sequence<12>{}), trow_table<3>(std::make_index_sequence<12>{})};
+
 // Input rows [ih0, ih1) of image n that output rows [oh0, oh1) read through any kernel row.
 void input_rows(const P& p, i64 oh0, i64 oh1, i64* ih0, i64* ih1) {
   i64 lo = oh0 * p.sh - p.pad_top;
@@ -152,7 +213,10 @@ inline void copy_pixels(float* __restrict dst, const float* src, i64 cnt, i64 w,
     if constexpr (PF) _mm_prefetch(reinterpret_cast<const char*>(s + ahead), _MM_HINT_T0);
     float* d = dst + q * wp;
     i64 k = 0;
-    for (; k + 8 <= w; k += 8) _mm256_storeu_ps(d + k, _mm256_loadu_ps(s + k));
+    for (; k + 8 <= w; k += 8) {
+      _mm256_storeu_ps(d + k, _mm256_loadu_ps(s + k));
+      __asm__("" : "+r"(k));  // keeps GCC from turning this into a memcpy call per pixel
+    }
     if (k < w) {
       const __m256i m = lane_mask(w - k);
       _mm256_maskstore_ps(d + k, m, _mm256_maskload_ps(s + k, m));
@@ -222,7 +286,26 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         const float* xsrc = xg + (n * p.h + c.ih0) * p.w * p.c_in;
         const float* dsrc = dg + (n * p.ho + c.oh0) * p.wo * p.c_out;
         const i64 xcnt = (ih1 - c.ih0) * p.w, dcnt = (c.oh1 - c.oh0) * p.wo;
-        if (pf) {
+        if (p.tmode != 0) {  // rows of wp columns, column iw + pad_left, zeros outside
+          const i64 cols = p.w < p.wp - p.pad_left ? p.w : p.wp - p.pad_left;
+          for (i64 r = 0; r < ih1 - c.ih0; ++r) {
+            float* dst = xs + r * p.wp * c.xw;
+            for (i64 k = 0; k < p.pad_left * c.xw; ++k) dst[k] = 0.0f;
+            if (pf) {
+              copy_pixels<true>(dst + p.pad_left * c.xw, xsrc + r * p.w * p.c_in, cols, c.xw, c.xw,
+                                p.c_in, xahead);
+            } else {
+              copy_pixels<false>(dst + p.pad_left * c.xw, xsrc + r * p.w * p.c_in, cols, c.xw, c.xw,
+                                 p.c_in, 0);
+            }
+            for (i64 k = (p.pad_left + cols) * c.xw; k < p.wp * c.xw; ++k) dst[k] = 0.0f;
+          }
+          if (pf) {
+            copy_pixels<true>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, dahead);
+          } else {
+            copy_pixels<false>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, 0);
+          }
+        } else if (pf) {
           copy_pixels<true>(xs, xsrc, xcnt, c.xw, c.xw, p.c_in, xahead);
           copy_pixels<true>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, dahead);
         } else {
@@ -236,6 +319,29 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         }
       } else {  // no pixels (N = 0): the tiles store zeros
         c.oh0 = c.oh1 = c.ih0 = 0;
+      }
+      if (p.tmode != 0) {
+        const i64 nc = p.taps == 3 ? 3 : 10 / p.taps;
+        for (i64 kh = 0; kh < p.kh; ++kh) {
+          for (i64 kw = 0; kw < p.kw; kw += p.taps) {
+            for (i64 ib = ib0; ib < ib1; ++ib) {
+              for (i64 o0 = co_lo; o0 < co_hi; o0 += nc) {
+                Tile t{};
+                t.kh = kh;
+                t.kw = kw;
+                t.i0 = ib * 8 - i_lo;
+                t.v0 = o0 - co_lo;
+                t.out = dw + ((kh * p.kw + kw) * p.cig + ib * 8) * p.c_out + g * p.cog + o0;
+                t.lanes = co_hi - o0;
+                const i64 nt = p.kw - kw < p.taps ? p.kw - kw : p.taps;
+                const i64 ncc = co_hi - o0 < nc ? co_hi - o0 : nc;
+                kTBodies[static_cast<std::size_t>(nt)][static_cast<std::size_t>(ncc)](p, t, c,
+                                                                                      ci == 0);
+              }
+            }
+          }
+        }
+        continue;
       }
       for (i64 kh = 0; kh < p.kh; ++kh) {
         for (i64 kw = 0; kw < p.kw; ++kw) {

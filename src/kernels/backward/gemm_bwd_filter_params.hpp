@@ -25,6 +25,9 @@ struct GemmBwdFilterParams {
   std::int64_t split_co;    // 1: parts split the output-channel blocks, 0: the input ones
   std::int64_t chunk_rows;  // output rows of one image per reduction chunk
   std::int64_t scratch_x;   // floats of the per-thread scratch before the packed dy
+  std::int64_t tmode;       // 1: transposed tiles (Cog <= 8, Cig % 8 == 0): lanes = 8 inputs
+  std::int64_t taps;        // tmode: kernel columns per tile (1..3)
+  std::int64_t wp;          // tmode: packed x row width, (Wo - 1) * sw + (KW - 1) * dw + 1
   const float* x;           // NHWC input and output gradient of this call
   const float* dy;
 };
@@ -38,7 +41,8 @@ inline std::int64_t gemm_bwd_filter_scratch_x(const GemmBwdFilterParams& p) {
   std::int64_t rows_in = (p.chunk_rows - 1) * p.sh + (p.kh - 1) * p.dh + 1;
   rows_in = rows_in < p.h ? rows_in : p.h;
   // Whole cache lines, then 5 more: the two panels never share a 4 KiB page offset.
-  return (rows_in * p.w * p.cig + 15) / 16 * 16 + 80;
+  const std::int64_t w = p.wp > p.w ? p.wp : p.w;
+  return (rows_in * w * p.cig + 15) / 16 * 16 + 80;
 }
 inline std::int64_t gemm_bwd_filter_scratch(const GemmBwdFilterParams& p) {
   return gemm_bwd_filter_scratch_x(p) + p.chunk_rows * p.wo * ((p.cog + 7) / 8 * 8);

@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("GROUPCONV_CONFORMANCE_SEED", "20261125"))
 NUM_CASES = int(os.environ.get("GROUPCONV_CONFORMANCE_CASES", "240"))
 TOLERANCE = 1e-5  # relative L2 error, SPEC section 1
+# The backward passes run on a seeded subset of the same cases (every kind equally).
+NUM_BWD_CASES = int(os.environ.get("GROUPCONV_CONFORMANCE_BWD_CASES", "120"))
 
 
 def groupconv_bin() -> Path:
@@ -439,26 +441,33 @@ class Refusals:
         self.oracle = oracle
         self.cases: dict = {}
         self.invalid: dict = {}
+        self.backward: dict = {}
         self.meta: dict = {"python": sys.version.split()[0], "numpy": np.__version__,
                            "groupconv_bin": str(groupconv_bin()), "commit": git_commit()}
 
     def save(self):
-        if not self.cases and not self.invalid:
+        if not self.cases and not self.invalid and not self.backward:
             return None  # nothing ran (skipped): keep the last records
         path = records_dir() / f"{self.oracle}.json"
-        cases, invalid = {}, {}
+        cases, invalid, backward = {}, {}, {}
         try:  # a partial run (-k) updates the records of the same seed instead of erasing them
             old = json.loads(path.read_text())
             if old.get("seed") == SEED and old.get("count") == NUM_CASES:
                 cases, invalid = old.get("cases", {}), old.get("invalid", {})
+                if old.get("backward_count") == NUM_BWD_CASES:
+                    backward = old.get("backward", {})
         except (OSError, ValueError):
             pass
         cases.update(self.cases)
         invalid.update(self.invalid)
+        backward.update(self.backward)
         path.write_text(json.dumps({"oracle": self.oracle, "seed": SEED, "count": NUM_CASES,
+                                    "backward_count": NUM_BWD_CASES,
                                     "meta": self.meta,
                                     "coverage": coverage(generate_cases()),
+                                    "backward_coverage": coverage(backward_cases()),
                                     "cases": dict(sorted(cases.items())),
+                                    "backward": dict(sorted(backward.items())),
                                     "invalid": {i.name: invalid[i.name] for i in INVALID
                                                 if i.name in invalid}}, indent=1))
         return path
@@ -776,3 +785,263 @@ def coverage(cases: list) -> dict:
         "non-square kernel": count(lambda c: c.kh != c.kw),
         "C_in > 16": count(lambda c: c.c_in > 16),
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward passes (issue 5): `groupconv run --pass bwd_data|bwd_filter` on a seeded subset of
+# the same cases, against a float64 NumPy reference of the gradients and the frameworks'
+# autograd (float64), per pass
+# ---------------------------------------------------------------------------------------------
+
+PASSES = ("bwd_data", "bwd_filter")
+GRADS = {"bwd_data": ("dx",), "bwd_filter": ("dw", "db")}  # db only for cases with a bias
+ORACLE_BWD_TOLERANCE = 1e-10  # a float64 framework gradient against the float64 reference
+ADJOINT_TOLERANCE = 1e-10
+
+
+def backward_cases(seed: int = SEED, count: int = NUM_BWD_CASES) -> list:
+    """count of the forward cases, the same number of each kind (round robin over KINDS, each
+    kind's cases in a seeded random order), in index order."""
+    cases = generate_cases(seed)
+    rs = np.random.RandomState(seed + 5)
+    pools = {k: [cases[i] for i in rs.permutation(len(cases)) if cases[i].kind == k]
+             for k in KINDS}
+    picked = []
+    while len(picked) < min(count, len(cases)):
+        for k in KINDS:
+            if pools[k] and len(picked) < count:
+                picked.append(pools[k].pop(0))
+    return sorted(picked, key=lambda c: c.index)
+
+
+def grad_output(c: Case) -> np.ndarray:
+    """dy, the gradient of the forward output: float32, the case's data layout."""
+    rs = np.random.RandomState((c.data_seed + 1) % 2**31)
+    return rs.standard_normal(c.output_shape()).astype(np.float32)
+
+
+def from_hwio(w: np.ndarray, filter_format: str) -> np.ndarray:
+    return w if filter_format == "HWIO" else np.transpose(w, (3, 2, 0, 1))
+
+
+def reference_backward(c: Case, x, w, has_bias: bool, dy) -> dict:
+    """Float64 gradients of the convolution of SPEC section 1, straight from its definition
+    y[n, oh, ow, g*Cog + o] = sum_{i, j, ci} xpad[n, oh*SH + i*DH, ow*SW + j*DW, g*Cig + ci]
+                                             * w[i, j, ci, g*Cog + o]  (+ b[g*Cog + o]):
+      dx = d<y, dy>/dx: each tap's dy . w^T scattered back onto its strided window of the
+           padded input, the padding cropped off;
+      dw = d<y, dy>/dw: per tap, sum over n, oh, ow of window^T . dy;
+      db = sum of dy over n, oh, ow.
+    Returns {"dx", "dw", "db" (None without bias)} in the case's layouts."""
+    xn = to_nhwc(np.asarray(x, np.float64), c.data_format)
+    wh = to_hwio(np.asarray(w, np.float64), c.filter_format)
+    n, g, cig, cog, ho, wo = c.n, c.groups, c.cig, c.cog, c.ho, c.wo
+    dyn = to_nhwc(np.asarray(dy, np.float64), c.data_format).reshape(n, ho, wo, g, cog)
+    t, bo, l, r = c.resolved_pads()
+    xp = np.pad(xn, ((0, 0), (t, bo), (l, r), (0, 0)))
+    hp, wp = xp.shape[1], xp.shape[2]
+    xp = xp.reshape(n, hp, wp, g, cig)
+    dxp = np.zeros((n, hp, wp, g, cig))
+    dwh = np.zeros((c.kh, c.kw, cig, g * cog))
+    for i in range(c.kh):
+        for j in range(c.kw):
+            r0, c0 = i * c.dh, j * c.dw
+            win = (slice(None), slice(r0, r0 + (ho - 1) * c.sh + 1, c.sh),
+                   slice(c0, c0 + (wo - 1) * c.sw + 1, c.sw))
+            tap = wh[i, j].reshape(cig, g, cog)
+            dxp[win] += np.einsum("nhwgo,igo->nhwgi", dyn, tap)
+            dwh[i, j] = np.einsum("nhwgi,nhwgo->igo", xp[win], dyn).reshape(cig, g * cog)
+    dx = dxp[:, t:t + c.h, l:l + c.w].reshape(n, c.h, c.w, g * cig)
+    return {"dx": from_nhwc(dx, c.data_format), "dw": from_hwio(dwh, c.filter_format),
+            "db": dyn.sum(axis=(0, 1, 2)).reshape(g * cog) if has_bias else None}
+
+
+def adjoint_errors(c: Case, x, w, b, dy, ref: dict) -> dict:
+    """Checks reference_backward against reference_conv (itself checked against plain loops):
+    <conv(x, w, b), dy> - <b, db> = <x, dx> = <w, dw>, relative to ||conv(x, w, b)|| ||dy||."""
+    y = reference_conv(c, x, w, b)
+    dy64 = np.asarray(dy, np.float64)
+    lhs = float(np.sum(y * dy64))
+    if b is not None:
+        lhs -= float(np.dot(np.asarray(b, np.float64), ref["db"]))
+    scale = float(np.linalg.norm(y) * np.linalg.norm(dy64)) or 1.0
+    return {"<x, dx>": abs(lhs - float(np.sum(np.asarray(x, np.float64) * ref["dx"]))) / scale,
+            "<w, dw>": abs(lhs - float(np.sum(np.asarray(w, np.float64) * ref["dw"]))) / scale}
+
+
+def grad_error(got: dict, want: dict) -> float:
+    """The worst rel_l2 over the gradients of want (a missing one counts as infinite)."""
+    worst = 0.0
+    for k, v in want.items():
+        if v is None:
+            continue
+        g = got.get(k)
+        worst = max(worst, float("inf") if g is None else rel_l2(g, v))
+    return worst
+
+
+@dataclasses.dataclass
+class BwdResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    grads: dict                # {"dx"} or {"dw", "db"?}; empty on failure
+    argv: list
+
+
+def groupconv_backward(c: Case, pass_: str, x, w, dy, workdir: Path) -> BwdResult:
+    """`groupconv run --pass bwd_data|bwd_filter` for case c. Even cases give bwd_data the
+    input file (only its shape is used) and odd ones --input-shape; bwd_filter the other way
+    round with --filter / --filter-shape; the bias gradient via --bias-output."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    paths = {s: workdir / f"{pass_}_{s}.npy" for s in ("x", "w", "dy", "out", "db")}
+    np.save(paths["dy"], dy)
+    argv = ["run", "--pass", pass_, "--grad-output", str(paths["dy"])]
+    if pass_ == "bwd_data":
+        np.save(paths["w"], w)
+        argv += ["--filter", str(paths["w"])]
+        if c.index % 2 == 0:
+            np.save(paths["x"], x)
+            argv += ["--input", str(paths["x"])]
+        else:
+            argv += ["--input-shape", ",".join(map(str, c.input_shape()))]
+    else:
+        np.save(paths["x"], x)
+        argv += ["--input", str(paths["x"])]
+        if c.index % 2 == 1:
+            np.save(paths["w"], w)
+            argv += ["--filter", str(paths["w"])]
+        else:
+            argv += ["--filter-shape", ",".join(map(str, c.filter_shape()))]
+        if c.bias:
+            argv += ["--bias-output", str(paths["db"])]
+    argv += ["--output", str(paths["out"])] + c.cli_args()
+    for k in ("out", "db"):
+        if paths[k].exists():
+            paths[k].unlink()
+    p = run_cli(argv)
+    grads = {}
+    if p.returncode == 0:
+        key = "dx" if pass_ == "bwd_data" else "dw"
+        if paths["out"].exists():
+            grads[key] = np.load(paths["out"])
+        if pass_ == "bwd_filter" and c.bias and paths["db"].exists():
+            grads["db"] = np.load(paths["db"])
+    return BwdResult(p.returncode, p.stdout, p.stderr, grads, argv)
+
+
+def bwd_kernel_name(stdout: str) -> Optional[str]:
+    """"kernel bwd_data_as_fwd:narrow_group_..." keeps the forward kernel after the colon."""
+    m = re.search(r"\bkernel ([A-Za-z0-9_:]+)", stdout)
+    return m.group(1) if m else None
+
+
+class ForwardMismatch(Exception):
+    """The framework's forward produced another output shape than the convolution's (a
+    warned-about misbehaviour, not a refusal): there is no gradient to compare."""
+
+    def __init__(self, shape, want_shape):
+        super().__init__(f"forward output shape {list(shape)}, expected {list(want_shape)}")
+        self.shape, self.want_shape = list(shape), list(want_shape)
+
+
+def framework_op(exc: BaseException) -> Optional[str]:
+    """The op TensorFlow names in an eager error ("[Op:Conv2DBackpropInput]"), if any."""
+    m = re.search(r"\[Op:([A-Za-z0-9_]+)\]", str(exc))
+    return m.group(1) if m else None
+
+
+def try_grad_attempts(attempts, pass_: str) -> tuple:
+    """attempts: [(api, fn)], fn(pass_) -> {grad name: array}, tried in order until one gives
+    gradients; returns (records, api, grads) with api, grads None when none did."""
+    recs = []
+    for api, fn in attempts:
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                got = {k: np.asarray(v) for k, v in fn(pass_).items() if v is not None}
+        except NotExpressible as e:
+            recs.append({"api": api, "ok": None, "message": str(e)})
+            continue
+        except ForwardMismatch as e:
+            recs.append({"api": api, "ok": True, "warnings": [
+                f"{m.category.__name__}: {m.message}" for m in caught],
+                "disagrees": {"rel_l2": None, "shape": e.shape, "want_shape": e.want_shape}})
+            continue
+        except Exception as e:  # the framework's refusal, recorded word for word
+            recs.append({"api": api, "ok": False, "message": framework_message(e),
+                         "op": framework_op(e)})
+            continue
+        recs.append({"api": api, "ok": True, "shapes": {k: list(v.shape) for k, v in got.items()},
+                     "warnings": [f"{m.category.__name__}: {m.message}" for m in caught]})
+        return recs, api, got
+    return recs, None, None
+
+
+def check_backward_case(c: Case, families: dict, records: Refusals, workdir: Path,
+                        tamper=None):
+    """Both backward passes of case c through `groupconv run`, against the float64 reference
+    (always) and each oracle family {family: [(api, fn(pass_)), ...]} that gives gradients
+    (float64; they must match the reference to 1e-10, which checks the reference too, unless
+    they warned). tamper(pass_, grads) -> grads alters groupconv's result before the checks
+    (to show that the checks can fail). Every refusal is recorded, per pass."""
+    x, w, b = case_arrays(c)
+    dy = grad_output(c)
+    ref = reference_backward(c, x, w, b is not None, dy)
+    rec = {"label": c.label(), "kind": c.kind, "case": c.to_json(), "passes": {}, "errors": {},
+           "groupconv": {}, "reference_only": {}}
+    records.backward[c.label()] = rec
+    problems = []
+    rec["adjoint"] = adjoint_errors(c, x, w, b, dy, ref)
+    for k, e in rec["adjoint"].items():
+        if not e < ADJOINT_TOLERANCE:
+            problems.append(f"float64 reference: adjoint identity {k}: {e:.3g}")
+    for pass_ in PASSES:
+        want = {k: ref[k] for k in GRADS[pass_] if ref[k] is not None}
+        errs = rec["errors"][pass_] = {}
+        fams = rec["passes"][pass_] = {}
+        oracle_grads = {}
+        for fam, attempts in families.items():
+            recs, api, got = try_grad_attempts(attempts, pass_)
+            fams[fam] = recs
+            if got is None:
+                continue
+            e = grad_error(got, want)
+            errs[f"{api} vs float64 reference"] = e
+            if e < ORACLE_BWD_TOLERANCE:
+                oracle_grads[api] = got
+            elif recs[-1].get("warnings"):
+                recs[-1]["disagrees"] = {"rel_l2": e if e != float("inf") else None,
+                                         "shape": recs[-1]["shapes"],
+                                         "want_shape": {k: list(v.shape) for k, v in want.items()}}
+            else:
+                problems.append(f"{pass_}: oracle {api} disagrees with the float64 reference: "
+                                f"rel L2 {e:.3g} (shapes {recs[-1]['shapes']}), without a warning")
+        rec["reference_only"][pass_] = not oracle_grads
+
+        r = groupconv_backward(c, pass_, x, w, dy, workdir)
+        rec["groupconv"][pass_] = {"exit": r.returncode, "kernel": bwd_kernel_name(r.stdout)}
+        got = tamper(pass_, r.grads) if tamper and r.grads else r.grads
+        if r.returncode != 0 or not got:
+            problems.append(f"groupconv {' '.join(r.argv)}\n  exit {r.returncode}\n  stderr: "
+                            f"{r.stderr.strip()}")
+            continue
+        for k, v in want.items():
+            g = got.get(k)
+            if g is None:
+                problems.append(f"{pass_}: groupconv wrote no {k}")
+            elif g.dtype != np.float32 or g.shape != v.shape:
+                problems.append(f"{pass_}: groupconv {k} is {g.dtype} {g.shape}, expected "
+                                f"float32 {v.shape}")
+            else:
+                errs[f"groupconv {k} vs float64 reference"] = rel_l2(g, v)
+        e = grad_error(got, want)
+        errs["groupconv vs float64 reference"] = e
+        if not e < TOLERANCE:
+            problems.append(f"{pass_}: groupconv vs float64 reference: rel L2 {e:.3g}")
+        for api, og in oracle_grads.items():
+            e = grad_error(got, og)
+            errs[f"groupconv vs {api}"] = e
+            if not e < TOLERANCE:
+                problems.append(f"{pass_}: groupconv vs {api}: rel L2 {e:.3g}")
+    assert not problems, c.label() + "\n" + "\n".join(problems)

@@ -9,6 +9,16 @@ workaround when TensorFlow refuses (the refusal is recorded word for word):
   tf.nn.depthwise_conv2d  depthwise cases (Cig = 1), filter [KH, KW, C_in, multiplier]
 Every case is also checked against the float64 NumPy reference, so a configuration that
 TensorFlow refuses altogether is still checked, never dropped.
+
+Backward passes (gc.backward_cases(), a seeded subset): `groupconv run --pass bwd_data` and
+`--pass bwd_filter` against tf.GradientTape in float64 over
+  tf.nn.conv2d            as above (explicit pads as TF's padding list); NCHW as given, then
+                          transposed to NHWC; grouped, then as TF users work around the
+                          refused grouped gradients: tf.split into the groups, one
+                          tf.nn.conv2d per group, tf.concat
+  tf.nn.depthwise_conv2d  depthwise cases (Cig = 1); NCHW as given, then transposed
+and against the float64 NumPy gradients. Each pass asks the tape for its own gradient
+(dx; dw and db), so a refusal is recorded per pass, with the op TensorFlow names.
 """
 import os
 
@@ -163,6 +173,86 @@ def test_case(c, oracle, binary, records, tmp_path):
     fam = tf_families(c, x, w, b)
     fam64 = {k: v[:1] for k, v in tf_families(c, x, w, b, np.float64).items()}
     gc.check_case(c, fam, fam64, records, tmp_path)
+
+
+def tf_grad_families(c, x, w, b, dy):
+    """{family: [(api, fn(pass_))]}: float64 tf.GradientTape, the direct call first."""
+    x64 = np.asarray(x, np.float64)
+    w_hwio = gc.to_hwio(np.asarray(w, np.float64), c.filter_format)
+    b64 = None if b is None else np.asarray(b, np.float64)
+    dy64 = np.asarray(dy, np.float64)
+    s, d = [c.sh, c.sw], [c.dh, c.dw]
+
+    def padding(data_format):
+        return c.padding if c.padding in ("VALID", "SAME") else _pads_list(c, data_format)
+
+    def taped(forward, data_format):
+        """fn(pass_): gradients of forward(x, w_hwio) (+ bias) in data_format, returned in
+        the case's layouts."""
+        xin = x64 if data_format == c.data_format else gc.to_nhwc(x64, c.data_format)
+        dyin = dy64 if data_format == c.data_format else gc.to_nhwc(dy64, c.data_format)
+
+        def fn(pass_):
+            xt, wt = tf.constant(xin), tf.constant(w_hwio)
+            bt = None if b64 is None else tf.constant(b64)
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                tape.watch(wt)
+                if bt is not None:
+                    tape.watch(bt)
+                y = forward(xt, wt)
+                if bt is not None:
+                    y = tf.nn.bias_add(y, bt, data_format=data_format)
+            if tuple(y.shape) != dyin.shape:
+                raise gc.ForwardMismatch(y.shape, dyin.shape)
+            if pass_ == "bwd_data":
+                dx = tape.gradient(y, xt, output_gradients=tf.constant(dyin)).numpy()
+                if data_format != c.data_format:
+                    dx = gc.from_nhwc(dx, c.data_format)
+                return {"dx": dx}
+            srcs = [wt] if bt is None else [wt, bt]
+            g = tape.gradient(y, srcs, output_gradients=tf.constant(dyin))
+            return {"dw": gc.from_hwio(g[0].numpy(), c.filter_format),
+                    "db": None if bt is None else g[1].numpy()}
+        return fn
+
+    def conv2d(data_format):
+        return lambda xt, wt: tf.nn.conv2d(xt, wt, s, padding(data_format),
+                                           data_format=data_format, dilations=d)
+
+    def split_conv2d(xt, wt):
+        xs, ws = tf.split(xt, c.groups, axis=3), tf.split(wt, c.groups, axis=3)
+        return tf.concat([tf.nn.conv2d(a, k, s, padding("NHWC"), data_format="NHWC",
+                                       dilations=d) for a, k in zip(xs, ws)], axis=3)
+
+    fam = {"tf.nn.conv2d": [("tf.nn.conv2d", taped(conv2d(c.data_format), c.data_format))]}
+    if c.data_format == "NCHW":
+        fam["tf.nn.conv2d"].append(("tf.nn.conv2d on NHWC (transposed)",
+                                    taped(conv2d("NHWC"), "NHWC")))
+    if c.groups > 1:
+        fam["tf.nn.conv2d"].append(("tf.split + tf.nn.conv2d per group + tf.concat (NHWC)",
+                                    taped(split_conv2d, "NHWC")))
+    if c.cig == 1:
+        def depthwise(data_format):
+            st = [1, c.sh, c.sw, 1] if data_format == "NHWC" else [1, 1, c.sh, c.sw]
+
+            def f(xt, wt):
+                k = tf.reshape(wt, [c.kh, c.kw, c.groups, c.cog])  # out channel g*m + k
+                return tf.nn.depthwise_conv2d(xt, k, st, padding(data_format),
+                                              data_format=data_format, dilations=d)
+            return f
+        fam["tf.nn.depthwise_conv2d"] = [("tf.nn.depthwise_conv2d",
+                                          taped(depthwise(c.data_format), c.data_format))]
+        if c.data_format == "NCHW":
+            fam["tf.nn.depthwise_conv2d"].append(
+                ("tf.nn.depthwise_conv2d on NHWC (transposed)", taped(depthwise("NHWC"), "NHWC")))
+    return fam
+
+
+@pytest.mark.parametrize("c", gc.backward_cases(), ids=lambda c: "bwd-" + c.label())
+def test_backward_case(c, oracle, binary, records, tmp_path):
+    x, w, b = gc.case_arrays(c)
+    gc.check_backward_case(c, tf_grad_families(c, x, w, b, gc.grad_output(c)), records, tmp_path)
 
 
 def tf_invalid_call(inv):

@@ -5,7 +5,13 @@ transposed: PyTorch has no NHWC logical layout). Padding as PyTorch spells it wh
 'valid', 'same' (stride 1 only: PyTorch refuses it for strided convolutions, recorded), a
 symmetric (ph, pw); SAME_LOWER, asymmetric pads and strided SAME through F.pad + padding=0.
 Every case is also checked against the float64 NumPy reference.
+
+Backward passes (gc.backward_cases(), a seeded subset): `groupconv run --pass bwd_data` and
+`--pass bwd_filter` against torch autograd, F.conv2d in float64 with .backward(dy), spelled
+the same two ways, and against the float64 NumPy gradients.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -98,6 +104,88 @@ def test_case(c, oracle, binary, records, tmp_path):
     fam = torch_families(c, x, w, b)
     fam64 = torch_families(c, x, w, b, np.float64)
     gc.check_case(c, fam, fam64, records, tmp_path)
+
+
+def torch_grad_families(c, x, w, b, dy):
+    """{"F.conv2d autograd": [(api, fn(pass_))]}: float64 autograd of the two spellings above;
+    each attempt runs forward and backward once and serves both passes."""
+    xn = np.ascontiguousarray(gc.to_nchw(np.asarray(x, np.float64), c.data_format))
+    wo = np.ascontiguousarray(gc.to_oihw(np.asarray(w, np.float64), c.filter_format))
+    dyn = np.ascontiguousarray(gc.to_nchw(np.asarray(dy, np.float64), c.data_format))
+    t, bo, l, r = c.resolved_pads()
+    s, d = (c.sh, c.sw), (c.dh, c.dw)
+
+    def autograd(conv):
+        memo = {}
+
+        def fn(pass_):
+            if not memo:
+                xt = torch.from_numpy(xn.copy()).requires_grad_()
+                wt = torch.from_numpy(wo.copy()).requires_grad_()
+                bt = None if b is None else torch.from_numpy(
+                    np.asarray(b, np.float64)).requires_grad_()
+                y = conv(xt, wt, bt)
+                if tuple(y.shape) != dyn.shape:
+                    raise gc.ForwardMismatch(y.shape, dyn.shape)
+                y.backward(torch.from_numpy(dyn))
+                dx = xt.grad.numpy()
+                memo["dx"] = dx if c.data_format == "NCHW" else np.transpose(dx, (0, 2, 3, 1))
+                dw = wt.grad.numpy()
+                memo["dw"] = dw if c.filter_format == "OIHW" else np.transpose(dw, (2, 3, 1, 0))
+                memo["db"] = None if bt is None else bt.grad.numpy()
+            return {k: memo[k] for k in gc.GRADS[pass_]}
+        return fn
+
+    def direct(xt, wt, bt):
+        if c.padding == "VALID":
+            pad = "valid"
+        elif c.padding == "SAME":
+            pad = "same"
+        elif c.padding == "EXPLICIT" and t == bo and l == r:
+            pad = (t, l)
+        else:
+            raise gc.NotExpressible(
+                "no padding argument for SAME_LOWER or asymmetric pads (F.pad first)")
+        return F.conv2d(xt, wt, bt, stride=s, padding=pad, dilation=d, groups=c.groups)
+
+    def padded(xt, wt, bt):
+        return F.conv2d(F.pad(xt, (l, r, t, bo)), wt, bt, stride=s, padding=0, dilation=d,
+                        groups=c.groups)
+
+    attempts = [("F.conv2d", autograd(direct))]
+    if c.padding != "VALID":
+        attempts.append(("F.pad + F.conv2d", autograd(padded)))
+    return {"F.conv2d autograd": attempts}
+
+
+BWD_CASES = gc.backward_cases()
+
+
+@pytest.mark.parametrize("c", BWD_CASES, ids=lambda c: "bwd-" + c.label())
+def test_backward_case(c, oracle, binary, records, tmp_path):
+    x, w, b = gc.case_arrays(c)
+    gc.check_backward_case(c, torch_grad_families(c, x, w, b, gc.grad_output(c)), records,
+                           tmp_path)
+
+
+@pytest.mark.parametrize("pass_", gc.PASSES)
+def test_backward_check_catches_a_perturbed_gradient(pass_, oracle, binary, tmp_path):
+    """The checks can fail: groupconv's gradient scaled by 1 + 2e-5 (rel. L2 error 2e-5, twice
+    the tolerance) must be reported, against the reference and against torch; by 1 + 2e-7 it
+    must not."""
+    c = next(c for c in BWD_CASES if c.n > 0 and c.bias and c.kind == "grouped")
+    x, w, b = gc.case_arrays(c)
+    fam = torch_grad_families(c, x, w, b, gc.grad_output(c))
+
+    def scale(f):
+        return lambda p, g: {k: v * np.float32(f) if p == pass_ else v for k, v in g.items()}
+    with pytest.raises(AssertionError) as e:
+        gc.check_backward_case(c, fam, gc.Refusals("scratch"), tmp_path / "big", scale(1 + 2e-5))
+    msg = str(e.value)
+    assert re.search(pass_ + r": groupconv vs float64 reference: rel L2 (1\.9\d*|2(\.0\d*)?)e-05",
+                     msg), msg
+    assert re.search(pass_ + r": groupconv vs F\.(pad \+ F\.)?conv2d: rel L2", msg), msg
+    gc.check_backward_case(c, fam, gc.Refusals("scratch"), tmp_path / "small", scale(1 + 2e-7))
 
 
 def torch_invalid_call(inv):

@@ -223,7 +223,8 @@ class BwdFilterKernel {
     if (gemm_) {
       if (gm_.tmode != 0) {
         return "bwd_filter_gconv_gemmt_8x" + std::to_string(gm_.taps) + "t" +
-               std::to_string(gm_.taps == 3 ? 3 : 10 / gm_.taps) + "o_avx2";
+               std::to_string(gm_.taps == 3 ? 3 : 10 / gm_.taps) + "o" +
+               (gm_.gpt > 1 ? "_2g" : "") + "_avx2";
       }
       return "bwd_filter_gconv_gemm_" + std::to_string(gm_.mr) + "x" + std::to_string(gm_.nv * 8) +
              "_avx2";
@@ -422,16 +423,23 @@ class BwdFilterKernel {
     // slice of it) into parts, for at least 4 tasks (more parts re-pack the other side more
     // often: 16 lost ~30% on ShuffleNet's 1x1 layers).
     p.split_co = cob >= blocks ? 1 : 0;
+    p.gpt = 1;
     p.parts = std::clamp<i64>((4 + g.groups - 1) / g.groups, 1, std::max(cob, blocks));
-    // Chunk: output rows whose packed x and dy rows take about 20 KiB of L1, and at least
-    // ~96 pixels to amortise each tile's accumulator loads and stores.
+    // Chunk: output rows whose packed x and dy rows take about 64 KiB (L2; chunks sized for
+    // L1 ran slower on ResNeXt c3: more accumulator round trips, shorter pack streams), and
+    // at least ~96 pixels to amortise each tile's accumulator loads and stores.
     const i64 xw =
         p.split_co != 0 ? g.cig : std::min(g.cig, (blocks + p.parts - 1) / p.parts * p.mr);
     const i64 dyw = (p.split_co != 0 ? (cob + p.parts - 1) / p.parts * p.nv : vg) * 8;
-    const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4;
-    const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4;
+    // ResNeXt's 8 + 8 per group: a task takes 2 groups, so its packs read whole cache lines
+    // (a group's 32 bytes per pixel, 1 KiB apart, wasted half of every line fetched).
+    if (p.tmode != 0 && g.cig == 8 && g.cog == 8 && p.parts == 1 && g.groups % 2 == 0) {
+      p.gpt = 2;
+    }
+    const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4 * p.gpt;
+    const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4 * p.gpt;
     p.chunk_rows = std::max<i64>((96 + g.wo - 1) / std::max<i64>(1, g.wo),
-                                 (20480 - halo) / std::max<i64>(1, row_bytes));
+                                 (65536 - halo) / std::max<i64>(1, row_bytes));
     p.chunk_rows = std::clamp<i64>(p.chunk_rows, 1, std::max<i64>(1, g.ho));
     p.scratch_x = detail::gemm_bwd_filter_scratch_x(p);
     gemm_ = true;

@@ -454,6 +454,8 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
       {80, 20, 3, 1, 1, 1, 1, 1, 1, 2, 7, 7},    // ShuffleNet reduce (masked output tail)
       {3, 9, 2, 4, 3, 3, 2, 1, 2, 2, 19, 13},    // 9 outputs: one lane in the 2nd vector
       {48, 33, 1, 5, 5, 1, 1, 1, 1, 1, 9, 9},    // big kernel, odd outputs
+      {64, 64, 1, 3, 3, 1, 1, 1, 1, 1, 24, 24},  // several chunks per image
+      {8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 64, 40},    // 2 groups per task, several chunks
   };
   int k = 0;
   for (const G& c : cases) {

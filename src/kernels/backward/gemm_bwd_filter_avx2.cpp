@@ -204,13 +204,17 @@ void input_rows(const P& p, i64 oh0, i64 oh1, i64* ih0, i64* ih1) {
 }
 
 // Copies `cnt` pixels of `w` channels (source stride `stride`) into rows of `wp` floats,
-// zero-filling [w, wp). Prefetches the same pixels `ahead` floats further on (next chunk).
-template <bool PF>
-inline void copy_pixels(float* __restrict dst, const float* src, i64 cnt, i64 w, i64 wp, i64 stride,
-                        i64 ahead) {
+// zero-filling [w, wp). The source pixels lie a whole channel row apart: they are
+// prefetched kAhead pixels ahead (the hardware prefetchers do not follow this stride far).
+inline void copy_pixels(float* __restrict dst, const float* src, i64 cnt, i64 w, i64 wp,
+                        i64 stride) {
+  constexpr i64 kAhead = 12;
   for (i64 q = 0; q < cnt; ++q) {
     const float* s = src + q * stride;
-    if constexpr (PF) _mm_prefetch(reinterpret_cast<const char*>(s + ahead), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(s + kAhead * stride), _MM_HINT_T0);
+    if (w * 4 > 64) {
+      _mm_prefetch(reinterpret_cast<const char*>(s + kAhead * stride + w - 1), _MM_HINT_T0);
+    }
     float* d = dst + q * wp;
     i64 k = 0;
     for (; k + 8 <= w; k += 8) {
@@ -236,7 +240,7 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
   const i64 chunks_per_image = (p.ho + p.chunk_rows - 1) / p.chunk_rows;
   for (i64 task = begin; task < end; ++task) {
     const i64 part = task % p.parts;
-    const i64 g = task / p.parts;
+    const i64 g = task / p.parts * p.gpt;  // first group of the task
     // This part's input-channel blocks [ib0, ib1) and output-vector blocks [ob0, ob1).
     i64 ib0 = 0, ib1 = cib, ob0 = 0, ob1 = cob;
     if (p.split_co != 0) {
@@ -250,8 +254,10 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
     const i64 v_lo = ob0 * p.nv, v_hi = ob1 * p.nv < vg ? ob1 * p.nv : vg;
     const i64 co_lo = v_lo * 8, co_hi = v_hi * 8 < p.cog ? v_hi * 8 : p.cog;
     Chunk c{};
-    c.xw = i_hi - i_lo;
-    c.dyw = (v_hi - v_lo) * 8;
+    // gpt > 1 (whole groups only): the packed rows hold gpt groups' channels side by side.
+    c.xw = p.gpt > 1 ? p.gpt * p.cig : i_hi - i_lo;
+    c.dyw = p.gpt > 1 ? p.gpt * p.cog : (v_hi - v_lo) * 8;
+    const i64 dcopy = p.gpt > 1 ? c.dyw : co_hi - co_lo;
     float* xs = scratch;
     float* ds = scratch + p.scratch_x;
     c.xs = xs;
@@ -259,7 +265,7 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
     const bool bias = db != nullptr && ib0 == 0;
     float* __restrict bg = bias ? db + g * p.cog + co_lo : nullptr;
     if (bias) {
-      for (i64 o = 0; o < co_hi - co_lo; ++o) bg[o] = 0.0f;
+      for (i64 o = 0; o < dcopy; ++o) bg[o] = 0.0f;
     }
     const float* xg = p.x + g * p.cig + i_lo;
     const float* dg = p.dy + g * p.cog + co_lo;
@@ -272,17 +278,6 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         c.oh1 = c.oh0 + p.chunk_rows < p.ho ? c.oh0 + p.chunk_rows : p.ho;
         i64 ih1 = 0;
         input_rows(p, c.oh0, c.oh1, &c.ih0, &ih1);
-        // Next chunk's first row (for prefetch): the same rows shifted by this many floats.
-        i64 xahead = 0, dahead = 0;
-        const bool pf = ci + 1 < chunks;
-        if (pf) {
-          const i64 nn = (ci + 1) / chunks_per_image;
-          const i64 noh0 = ((ci + 1) % chunks_per_image) * p.chunk_rows;
-          i64 nih0 = 0, nih1 = 0;
-          input_rows(p, noh0, noh0 + 1, &nih0, &nih1);
-          xahead = ((nn * p.h + nih0) - (n * p.h + c.ih0)) * p.w * p.c_in;
-          dahead = ((nn * p.ho + noh0) - (n * p.ho + c.oh0)) * p.wo * p.c_out;
-        }
         const float* xsrc = xg + (n * p.h + c.ih0) * p.w * p.c_in;
         const float* dsrc = dg + (n * p.ho + c.oh0) * p.wo * p.c_out;
         const i64 xcnt = (ih1 - c.ih0) * p.w, dcnt = (c.oh1 - c.oh0) * p.wo;
@@ -291,30 +286,16 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
           for (i64 r = 0; r < ih1 - c.ih0; ++r) {
             float* dst = xs + r * p.wp * c.xw;
             for (i64 k = 0; k < p.pad_left * c.xw; ++k) dst[k] = 0.0f;
-            if (pf) {
-              copy_pixels<true>(dst + p.pad_left * c.xw, xsrc + r * p.w * p.c_in, cols, c.xw, c.xw,
-                                p.c_in, xahead);
-            } else {
-              copy_pixels<false>(dst + p.pad_left * c.xw, xsrc + r * p.w * p.c_in, cols, c.xw, c.xw,
-                                 p.c_in, 0);
-            }
+            copy_pixels(dst + p.pad_left * c.xw, xsrc + r * p.w * p.c_in, cols, c.xw, c.xw, p.c_in);
             for (i64 k = (p.pad_left + cols) * c.xw; k < p.wp * c.xw; ++k) dst[k] = 0.0f;
           }
-          if (pf) {
-            copy_pixels<true>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, dahead);
-          } else {
-            copy_pixels<false>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, 0);
-          }
-        } else if (pf) {
-          copy_pixels<true>(xs, xsrc, xcnt, c.xw, c.xw, p.c_in, xahead);
-          copy_pixels<true>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, dahead);
         } else {
-          copy_pixels<false>(xs, xsrc, xcnt, c.xw, c.xw, p.c_in, 0);
-          copy_pixels<false>(ds, dsrc, dcnt, co_hi - co_lo, c.dyw, p.c_out, 0);
+          copy_pixels(xs, xsrc, xcnt, c.xw, c.xw, p.c_in);
         }
+        copy_pixels(ds, dsrc, dcnt, dcopy, c.dyw, p.c_out);
         if (bias) {
           for (i64 q = 0; q < dcnt; ++q) {
-            for (i64 o = 0; o < co_hi - co_lo; ++o) bg[o] += ds[q * c.dyw + o];
+            for (i64 o = 0; o < dcopy; ++o) bg[o] += ds[q * c.dyw + o];
           }
         }
       } else {  // no pixels (N = 0): the tiles store zeros
@@ -322,25 +303,26 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
       }
       if (p.tmode != 0) {
         const i64 nc = p.taps == 3 ? 3 : 10 / p.taps;
-        for (i64 kh = 0; kh < p.kh; ++kh) {
-          for (i64 kw = 0; kw < p.kw; kw += p.taps) {
-            for (i64 ib = ib0; ib < ib1; ++ib) {
-              for (i64 o0 = co_lo; o0 < co_hi; o0 += nc) {
-                Tile t{};
-                t.kh = kh;
-                t.kw = kw;
-                t.i0 = ib * 8 - i_lo;
-                t.v0 = o0 - co_lo;
-                t.out = dw + ((kh * p.kw + kw) * p.cig + ib * 8) * p.c_out + g * p.cog + o0;
-                t.lanes = co_hi - o0;
-                const i64 nt = p.kw - kw < p.taps ? p.kw - kw : p.taps;
-                const i64 ncc = co_hi - o0 < nc ? co_hi - o0 : nc;
-                kTBodies[static_cast<std::size_t>(nt)][static_cast<std::size_t>(ncc)](p, t, c,
-                                                                                      ci == 0);
+        for (i64 j = 0; j < p.gpt; ++j)
+          for (i64 kh = 0; kh < p.kh; ++kh) {
+            for (i64 kw = 0; kw < p.kw; kw += p.taps) {
+              for (i64 ib = ib0; ib < ib1; ++ib) {
+                for (i64 o0 = co_lo; o0 < co_hi; o0 += nc) {
+                  Tile t{};
+                  t.kh = kh;
+                  t.kw = kw;
+                  t.i0 = ib * 8 - i_lo + j * p.cig;
+                  t.v0 = o0 - co_lo + j * p.cog;
+                  t.out = dw + ((kh * p.kw + kw) * p.cig + ib * 8) * p.c_out + (g + j) * p.cog + o0;
+                  t.lanes = co_hi - o0;
+                  const i64 nt = p.kw - kw < p.taps ? p.kw - kw : p.taps;
+                  const i64 ncc = co_hi - o0 < nc ? co_hi - o0 : nc;
+                  kTBodies[static_cast<std::size_t>(nt)][static_cast<std::size_t>(ncc)](p, t, c,
+                                                                                        ci == 0);
+                }
               }
             }
           }
-        }
         continue;
       }
       for (i64 kh = 0; kh < p.kh; ++kh) {

@@ -28,12 +28,14 @@ struct GemmBwdFilterParams {
   std::int64_t tmode;       // 1: transposed tiles (Cog <= 8, Cig % 8 == 0): lanes = 8 inputs
   std::int64_t taps;        // tmode: kernel columns per tile (1..3)
   std::int64_t wp;          // tmode: packed x row width, (Wo - 1) * sw + (KW - 1) * dw + 1
+  std::int64_t gpt;         // groups per task (> 1 only in tmode with Cig = Cog = 8, parts = 1:
+                            // a task packs whole 64-byte lines of x and dy, two groups each)
   const float* x;           // NHWC input and output gradient of this call
   const float* dy;
 };
 
 inline std::int64_t gemm_bwd_filter_tasks(const GemmBwdFilterParams& p) {
-  return p.groups * p.parts;
+  return p.groups / p.gpt * p.parts;
 }
 
 // Per-thread scratch (floats): a chunk's packed x rows, then (at scratch_x) its packed dy rows.
@@ -42,10 +44,10 @@ inline std::int64_t gemm_bwd_filter_scratch_x(const GemmBwdFilterParams& p) {
   rows_in = rows_in < p.h ? rows_in : p.h;
   // Whole cache lines, then 5 more: the two panels never share a 4 KiB page offset.
   const std::int64_t w = p.wp > p.w ? p.wp : p.w;
-  return (rows_in * w * p.cig + 15) / 16 * 16 + 80;
+  return (rows_in * w * p.cig * p.gpt + 15) / 16 * 16 + 80;
 }
 inline std::int64_t gemm_bwd_filter_scratch(const GemmBwdFilterParams& p) {
-  return gemm_bwd_filter_scratch_x(p) + p.chunk_rows * p.wo * ((p.cog + 7) / 8 * 8);
+  return gemm_bwd_filter_scratch_x(p) + p.chunk_rows * p.wo * ((p.cog + 7) / 8 * 8) * p.gpt;
 }
 
 // Tasks [begin, end) of gemm_bwd_filter_tasks(p): writes dw (HWIO) and db (when not null).

@@ -8,6 +8,7 @@
 The records hold each framework's exact exception text (TensorFlow's eager wrapper
 "{{function_node ...}}" and trailing " [Op:Conv2D] name:" removed, nothing else), every
 warning, every shape, and groupconv's diagnostics; nothing in the tables is typed by hand.
+The last section, "Backward passes", renders the gradient records (records' "backward").
 Only the standard library is used, so any python3 can run it.
 """
 import argparse
@@ -316,7 +317,315 @@ def render(tf: dict, th: dict) -> str:
     w("Full groupconv diagnostics for these cases: `build/conformance/tensorflow.json` "
       "(`invalid.<name>.groupconv.stderr`) after a run, or `groupconv demo`.")
     w("")
+    out += render_backward(tf, th)
     return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Backward passes
+# ---------------------------------------------------------------------------------------------
+
+PASSES = ("bwd_data", "bwd_filter")
+PASS_GRADS = {"bwd_data": "dx", "bwd_filter": "dw, db"}
+
+
+def good(a) -> bool:
+    return bool(a["ok"]) and "disagrees" not in a
+
+
+def summarize_backward(rec: dict) -> dict:
+    """{(family, pass): stats} over rec["backward"], like summarize_cases."""
+    out = collections.OrderedDict()
+    for label, case in sorted(rec.get("backward", {}).items()):
+        for pass_ in PASSES:
+            errs = case["errors"].get(pass_, {})
+            for fam, attempts in case["passes"].get(pass_, {}).items():
+                f = out.setdefault((fam, pass_), {"cases": 0, "direct": 0, "none": 0,
+                                                  "max_err": 0.0, "oracle_ref": 0.0})
+                f["cases"] += 1
+                f["direct"] += bool(attempts and good(attempts[0]))
+                worked = [a for a in attempts if good(a)]
+                if not worked:
+                    f["none"] += 1
+                    continue
+                api = worked[0]["api"]
+                f["max_err"] = max(f["max_err"], errs.get(f"groupconv vs {api}", float("inf")))
+                f["oracle_ref"] = max(f["oracle_ref"],
+                                      errs.get(f"{api} vs float64 reference", float("inf")))
+    return out
+
+
+def backward_groups(rec: dict, kind: str) -> collections.OrderedDict:
+    """Refusals (kind "refused"), inexpressible options ("inexpressible") or warned, different
+    results ("disagrees"), grouped by (api, message pattern), with per-pass counts."""
+    groups = collections.OrderedDict()
+    for label, case in sorted(rec.get("backward", {}).items()):
+        for pass_ in PASSES:
+            for fam, attempts in case["passes"].get(pass_, {}).items():
+                for i, a in enumerate(attempts):
+                    if kind == "refused" and a["ok"] is False:
+                        key, text = (a["api"], pattern(a["message"]), a.get("op")), a["message"]
+                    elif kind == "inexpressible" and a["ok"] is None:
+                        key, text = (a["api"], a["message"], None), a["message"]
+                    elif kind == "disagrees" and "disagrees" in a:
+                        text = "\n".join(a.get("warnings", [])) or "(no warning)"
+                        key = (a["api"], pattern(text), None)
+                    else:
+                        continue
+                    nxt = next((b["api"] for b in attempts[i + 1:] if good(b)), None)
+                    g = groups.setdefault(key, {"example": text, "label": label, "op": key[2],
+                                                "count": collections.Counter(), "fallbacks": set(),
+                                                "gc_err": {p: 0.0 for p in PASSES},
+                                                "disagrees": a.get("disagrees")})
+                    g["count"][pass_] += 1
+                    g["fallbacks"].add(nxt or "none of its spellings")
+                    g["gc_err"][pass_] = max(g["gc_err"][pass_], case["errors"].get(pass_, {}).get(
+                        "groupconv vs float64 reference", float("inf")))
+    return groups
+
+
+def kernel_families(recs, pass_: str) -> str:
+    """groupconv's kernels for one pass: the name up to the first token with a digit."""
+    fams = collections.Counter()
+    for case in recs:
+        name = (case["groupconv"].get(pass_) or {}).get("kernel") or "unknown"
+        head = []
+        for part in re.split(r"(_|:)", name):
+            if any(ch.isdigit() for ch in part):
+                break
+            head.append(part)
+        fams["".join(head).rstrip("_:") or name] += 1
+    return "; ".join(f"`{k}` {n}" for k, n in fams.most_common())
+
+
+def render_backward(tf: dict, th: dict) -> list:
+    out = []
+    w = out.append
+    btf, bth = tf.get("backward", {}), th.get("backward", {})
+    w("## Backward passes")
+    w("")
+    if not btf or not bth:
+        w("No records of the backward passes: rerun `scripts/conformance_tests.sh`.")
+        w("")
+        return out
+    labels = sorted(set(btf) | set(bth))
+    cases = [(btf.get(lb), bth.get(lb)) for lb in labels]
+    n_bias = sum(1 for lb in labels if (btf.get(lb) or bth.get(lb))["case"]["bias"])
+    adj = max(e for rec in (btf, bth) for case in rec.values() for e in case["adjoint"].values())
+    w(f"`groupconv run --pass bwd_data` (input gradient dx) and `--pass bwd_filter` (filter "
+      f"gradient dw, and with `--bias-output` the bias gradient db) on {len(labels)} of the "
+      f"configurations above (seeded, the same number of each kind; {n_bias} with a bias), "
+      "with a random dy of the forward output's shape. Oracles, all in float64: a NumPy "
+      "reference of the gradients straight from the definition (every case; checked on every "
+      "case by the adjoint identities <conv(x, w), dy> = <x, dx> = <w, dw>, worst relative "
+      f"error {adj:.1e}), PyTorch autograd (`F.conv2d(...).backward(dy)`) and TensorFlow's "
+      "`tf.GradientTape` over `tf.nn.conv2d` (and `tf.nn.depthwise_conv2d` where C_in/G = 1), "
+      "each asked for one pass's gradients at a time. Relative L2 error < 1e-5 is required "
+      "against every oracle that computes a case; a framework's float64 gradients must match "
+      "the reference to 1e-10 unless it warned.")
+    w("")
+    cov = tf.get("backward_coverage") or th.get("backward_coverage") or {}
+    if cov:
+        w("Configurations: " + ", ".join(f"{k} {v}" for k, v in cov.items() if k != "cases") +
+          ".")
+        w("")
+
+    # groupconv's result
+    w("### groupconv")
+    w("")
+    w("| pass | gradients | cases | computed (TF run / PyTorch run) | max rel. L2 vs float64 "
+      "reference | vs PyTorch autograd | vs TensorFlow (GradientTape, raw ops) | cases no "
+      "framework computed (reference only) |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for pass_ in PASSES:
+        done = [sum(1 for r in rec.values() if r["groupconv"].get(pass_, {}).get("exit") == 0)
+                for rec in (btf, bth)]
+        ref_err = {}
+        vs = {"torch": 0.0, "tf": 0.0}
+        only_ref = 0
+        for t, h in cases:
+            for r in (t, h):
+                if r is None:
+                    continue
+                for k, e in r["errors"].get(pass_, {}).items():
+                    m = re.fullmatch(r"groupconv (\w+) vs float64 reference", k)
+                    if m:
+                        ref_err[m.group(1)] = max(ref_err.get(m.group(1), 0.0), e)
+            for r, key in ((h, "torch"), (t, "tf")):
+                if r is None:
+                    continue
+                for k, e in r["errors"].get(pass_, {}).items():
+                    if k.startswith("groupconv vs ") and "reference" not in k:
+                        vs[key] = max(vs[key], e)
+            if all(r is not None and r["reference_only"].get(pass_) for r in (t, h)):
+                only_ref += 1
+        w(f"| `{pass_}` | " + ", ".join(f"{k} {fmt_err(e)}" for k, e in ref_err.items()) +
+          f" | {len(labels)} | {done[0]} / {done[1]} | {fmt_err(max(ref_err.values(), default=0))}"
+          f" | {fmt_err(vs['torch'])} | {fmt_err(vs['tf'])} | {only_ref} |")
+    w("")
+    recs = [r for r in btf.values()]
+    w("Kernels that computed the gradients (TensorFlow run): " + "; ".join(
+        f"`{p}`: {kernel_families(recs, p)}" for p in PASSES) + ".")
+    w("")
+
+    # The frameworks
+    w("### What the frameworks compute")
+    w("")
+    w("| oracle | pass | cases | direct call gave gradients | only through a workaround or not "
+      "at all | no result | max rel. L2, oracle vs float64 reference | max rel. L2, groupconv "
+      "vs oracle |")
+    w("|---|---|---:|---:|---:|---:|---:|---:|")
+    for rec in (tf, th):
+        for (fam, pass_), f in summarize_backward(rec).items():
+            w(f"| `{fam}` | `{pass_}` | {f['cases']} | {f['direct']} | "
+              f"{f['cases'] - f['direct']} | {f['none']} | {fmt_err(f['oracle_ref'])} | "
+              f"{fmt_err(f['max_err'])} |")
+    w("")
+
+    w("### Gradients a framework refuses (CPU)")
+    w("")
+    w("Exact messages as above; TensorFlow's op (from its `[Op:...]` tag) in its own column. "
+      "groupconv computes every one of these cases; its column gives its worst error against "
+      "the float64 reference on them.")
+    w("")
+    w("| API | exact message (example) | op | cases bwd_data / bwd_filter | example case | "
+      "next spelling that worked | groupconv dx / dw,db |")
+    w("|---|---|---|---:|---|---|---|")
+    any_refusal = {}
+    for name, rec in (("tf", tf), ("torch", th)):
+        groups = backward_groups(rec, "refused")
+        any_refusal[name] = groups
+        for (api, _, op), g in sorted(groups.items(), key=lambda kv: (
+                kv[0][0], -sum(kv[1]["count"].values()), kv[0][2] or "")):
+            w(f"| `{api}` | {md(g['example'])} | {f'`{op}`' if op else ''} | "
+              f"{g['count']['bwd_data']} / {g['count']['bwd_filter']} | `{g['label']}` | "
+              f"{', '.join(sorted(g['fallbacks']))} | " + " / ".join(
+                  fmt_err(g["gc_err"][p]) if g["count"][p] else "–" for p in PASSES) + " |")
+    if not any_refusal["torch"]:
+        w("| PyTorch | (no refusal) | | | | | |")
+    w("")
+    inexp = [(api, g) for rec in (tf, th) for (api, _, _), g in
+             backward_groups(rec, "inexpressible").items()]
+    if inexp:
+        w("Options an API cannot express (no exception; the next spelling is used):")
+        w("")
+        for api, g in inexp:
+            w(f"- `{api}`: {g['example']} ({g['count']['bwd_data']} / "
+              f"{g['count']['bwd_filter']} cases; then: {', '.join(sorted(g['fallbacks']))})")
+        w("")
+    dis = [(api, g) for rec in (tf, th) for (api, _, _), g in
+           backward_groups(rec, "disagrees").items()]
+    if dis:
+        w("Gradients returned after only a warning, but of a different convolution (not used "
+          "as an oracle):")
+        w("")
+        w("| API | cases bwd_data / bwd_filter | warning (exact) | example case | "
+          "framework's result |")
+        w("|---|---:|---|---|---|")
+        for api, g in dis:
+            r = g["disagrees"] or {}
+            res = (f"forward output shape {r.get('shape')}, expected {r.get('want_shape')}"
+                   if r.get("rel_l2") is None else
+                   f"rel. L2 error {r['rel_l2']:.2f} against the reference")
+            w(f"| `{api}` | {g['count']['bwd_data']} / {g['count']['bwd_filter']} | "
+              f"{md(g['example'])} | `{g['label']}` | {res} |")
+        w("")
+
+    w("### Notes computed from the records")
+    w("")
+    for line in backward_notes(btf, bth):
+        w(f"- {line}")
+    w("")
+    return out
+
+
+def backward_notes(btf: dict, bth: dict) -> list:
+    out = []
+
+    def tally(rec, fam, pred, pass_="bwd_filter", nhwc_only=True):
+        """(accepted by any spelling of fam, cases, Counter of the first refusal messages)."""
+        ok = tot = 0
+        why = collections.Counter()
+        for case in rec.values():
+            c = case["case"]
+            if not pred(c) or (nhwc_only and c["data_format"] != "NHWC"):
+                continue
+            attempts = case["passes"].get(pass_, {}).get(fam)
+            if attempts is None:
+                continue
+            tot += 1
+            first = [a for a in attempts if a["api"] == fam]
+            if first and good(first[0]):
+                ok += 1
+            elif first and first[0]["ok"] is False:
+                why[first[0]["message"].split(".")[0]] += 1
+            elif first and "disagrees" in first[0]:
+                why["(no refusal) gradients of another convolution, after a warning"] += 1
+        return ok, tot, why
+
+    def dil(c):
+        return c["dh"] > 1 or c["dw"] > 1
+
+    def desc(why):
+        return "; ".join(f"{m}. ({n})" for m, n in why.most_common()) or "none"
+
+    def merged(count):
+        """One sentence for both passes (they are the same when TF refuses both alike)."""
+        (ok1, tot1, why1), (ok2, tot2, why2) = count("bwd_data"), count("bwd_filter")
+        if (ok1, tot1, why1) == (ok2, tot2, why2):
+            return (f"gradients for {ok1} of {tot1} cases in both passes; otherwise: "
+                    f"{desc(why1)}.")
+        return (f"`bwd_data` gradients for {ok1} of {tot1} (otherwise: {desc(why1)}); "
+                f"`bwd_filter` for {ok2} of {tot2} (otherwise: {desc(why2)}).")
+
+    rows = [("groups = 1, dilation 1", lambda c: c["groups"] == 1 and not dil(c)),
+            ("groups = 1, dilation > 1", lambda c: c["groups"] == 1 and dil(c)),
+            ("G > 1 (grouped or depthwise), dilation 1", lambda c: c["groups"] > 1 and not dil(c)),
+            ("G > 1, dilation > 1", lambda c: c["groups"] > 1 and dil(c))]
+    for what, pred in rows:
+        out.append(f"`tf.GradientTape` over `tf.nn.conv2d` on NHWC input, {what}: " + merged(
+            lambda p: tally(btf, "tf.nn.conv2d", pred, p)))
+    out.append("`tf.GradientTape` over `tf.nn.depthwise_conv2d` on NHWC input (C_in/G = 1): " +
+               merged(lambda p: tally(btf, "tf.nn.depthwise_conv2d", lambda c: True, p)))
+    ops = collections.Counter()
+    for case in btf.values():
+        for a in case["passes"].get("bwd_filter", {}).get("tf.nn.conv2d", []):
+            if a["ok"] is False and a.get("op"):
+                ops[a["op"]] += 1
+    raw, example = collections.Counter(), {}
+    for case in btf.values():
+        if case["case"]["groups"] > 1:
+            for atts in case["passes"].get("bwd_filter", {}).values():
+                for a in atts:
+                    if a["ok"] is False and a.get("op") == "Conv2DBackpropFilter":
+                        raw[pattern(a["message"])] += 1
+                        example.setdefault(pattern(a["message"]), a["message"])
+    if ops:
+        out.append("Op named in the refusals when `tf.GradientTape` over `tf.nn.conv2d` is "
+                   "asked for the filter gradient (and bias) only, all spellings: " +
+                   ", ".join(f"`{o}` {n}" for o, n in ops.items()) + ". `Conv2D`: the forward "
+                   "itself was refused; `Conv2DBackpropInput`: the registered gradient of "
+                   "`Conv2D` computes the input gradient as well, and refuses there first. "
+                   "Called directly, `Conv2DBackpropFilter` on grouped (G > 1) cases answers: " +
+                   ("; ".join(f"{md(example[m])} ({n})" for m, n in raw.most_common())
+                    or "nothing") +
+                   ".")
+    n0 = [c for c in btf.values() if c["case"]["n"] == 0 and c["case"]["data_format"] == "NCHW"]
+    if n0:
+        msgs = collections.Counter(a["message"] for c in n0 for a in
+                                   c["passes"]["bwd_data"].get("tf.nn.conv2d", [])[:1]
+                                   if a["ok"] is False)
+        out.append(f"`tf.nn.conv2d` with `data_format='NCHW'` and N = 0 ({len(n0)} cases): the "
+                   "forward is accepted (see above), the gradient refused: " +
+                   "; ".join(f"{md(m)} ({n})" for m, n in msgs.items()) + ".")
+    th_ref = collections.Counter(a["message"] for c in bth.values() for p in PASSES
+                                 for atts in c["passes"].get(p, {}).values() for a in atts
+                                 if a["ok"] is False)
+    th_none = sum(1 for c in bth.values() for p in PASSES if c["reference_only"].get(p))
+    out.append("PyTorch autograd: " + ("no refusal" if not th_ref else "refusals (either pass): "
+               + "; ".join(f"{md(m)} ({n})" for m, n in th_ref.items())) +
+               f"; pass-cases with no PyTorch gradient at all: {th_none}.")
+    return out
 
 
 def main():

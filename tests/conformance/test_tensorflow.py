@@ -16,6 +16,9 @@ Backward passes (gc.backward_cases(), a seeded subset): `groupconv run --pass bw
                           transposed to NHWC; grouped, then as TF users work around the
                           refused grouped gradients: tf.split into the groups, one
                           tf.nn.conv2d per group, tf.concat
+  tf.raw_ops.Conv2DBackpropInput / Conv2DBackpropFilter (+ BiasAddGrad)
+                          the ops that tf.nn.conv2d's gradient runs, called directly, one per
+                          pass: their own refusals (GradientTape reports only the first)
   tf.nn.depthwise_conv2d  depthwise cases (Cig = 1); NCHW as given, then transposed
 and against the float64 NumPy gradients. Each pass asks the tape for its own gradient
 (dx; dw and db), so a refusal is recorded per pass, with the op TensorFlow names.
@@ -225,8 +228,37 @@ def tf_grad_families(c, x, w, b, dy):
         return tf.concat([tf.nn.conv2d(a, k, s, padding("NHWC"), data_format="NHWC",
                                        dilations=d) for a, k in zip(xs, ws)], axis=3)
 
-    fam = {"tf.nn.conv2d": [("tf.nn.conv2d", taped(conv2d(c.data_format), c.data_format))]}
+    def raw_ops(data_format):
+        """The ops tf.nn.conv2d's gradient runs, called directly (no tape, no forward)."""
+        xin = x64 if data_format == c.data_format else gc.to_nhwc(x64, c.data_format)
+        dyin = dy64 if data_format == c.data_format else gc.to_nhwc(dy64, c.data_format)
+        nhwc = data_format == "NHWC"
+        st = [1, c.sh, c.sw, 1] if nhwc else [1, 1, c.sh, c.sw]
+        dl = [1, c.dh, c.dw, 1] if nhwc else [1, 1, c.dh, c.dw]
+        pad, explicit = c.padding, []
+        if c.padding not in ("VALID", "SAME"):
+            pad, explicit = "EXPLICIT", [v for p in _pads_list(c, data_format) for v in p]
+        kw = dict(strides=st, padding=pad, explicit_paddings=explicit, data_format=data_format,
+                  dilations=dl)
+
+        def fn(pass_):
+            if pass_ == "bwd_data":
+                dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=list(xin.shape), filter=w_hwio,
+                                                    out_backprop=dyin, **kw).numpy()
+                return {"dx": dx if data_format == c.data_format else
+                        gc.from_nhwc(dx, c.data_format)}
+            dw = tf.raw_ops.Conv2DBackpropFilter(input=xin, filter_sizes=list(w_hwio.shape),
+                                                 out_backprop=dyin, **kw).numpy()
+            db = None if b64 is None else tf.raw_ops.BiasAddGrad(
+                out_backprop=dyin, data_format=data_format).numpy()
+            return {"dw": gc.from_hwio(dw, c.filter_format), "db": db}
+        return fn
+
+    ops = "tf.raw_ops.Conv2DBackpropInput / Conv2DBackpropFilter"
+    fam = {"tf.nn.conv2d": [("tf.nn.conv2d", taped(conv2d(c.data_format), c.data_format))],
+           ops: [(ops, raw_ops(c.data_format))]}
     if c.data_format == "NCHW":
+        fam[ops].append((ops + " on NHWC (transposed)", raw_ops("NHWC")))
         fam["tf.nn.conv2d"].append(("tf.nn.conv2d on NHWC (transposed)",
                                     taped(conv2d("NHWC"), "NHWC")))
     if c.groups > 1:

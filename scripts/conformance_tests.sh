@@ -8,6 +8,8 @@
 #   GROUPCONV_CONFORMANCE_OUT   where the per-oracle JSON records go (default build/conformance);
 #                               tests/conformance/make_comparison.py renders them
 #   GROUPCONV_CONFORMANCE_SEED / _CASES   another seed / case count (defaults 20261125 / 240)
+#   GROUPCONV_CONFORMANCE_BWD_CASES       how many of those cases also run the backward passes
+#                               (--pass bwd_data / bwd_filter; default 120; -k bwd selects them)
 # Extra arguments are passed to both pytest runs (e.g. -k depthwise, -x).
 # Exits non-zero when either half fails.
 set -uo pipefail

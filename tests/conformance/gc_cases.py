@@ -10,6 +10,8 @@ agree on lives here and uses NumPy only:
   a framework refuses a configuration;
 - running `groupconv run` / `groupconv check` (binary from $GROUPCONV_BIN);
 - the classic invalid configurations fed to both frameworks and to `groupconv check`;
+- the backward passes (`groupconv run --pass bwd_data|bwd_filter`) on a seeded subset of the
+  cases: their float64 NumPy reference (checked by the adjoint identities) and the check;
 - the JSON records that make_comparison.py turns into docs/COMPARISON.md.
 """
 from __future__ import annotations

@@ -343,11 +343,11 @@ class BwdFilterKernel {
     }
     isa_name_ = to_string(isa);
     detail::DwBwdFilterParams& p = dw_;
-    p = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho, g.wo,      g.kh,
-                                  g.kw, g.sh, g.sw, g.dh,   g.dw, g.pad_top, g.pad_left,
-                                  1,    1,    1,    0,      0,    nullptr,   0};
+    p = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho,      g.wo,       g.kh, g.kw,
+                                  g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1,
+                                  1,    1,    0,    0,      nullptr,   0};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
-    dw_rows_ = std::min<i64>(dw_rows_, g.kh);
+    if (g.kh < dw_rows_) dw_rows_ = 1;  // the kernel instantiates R = max or 1
     if (g.kw > 7) dw_rows_ = 1;
     // Interior columns: 0 <= ow*sw - pl and ow*sw - pl + (KW-1)*dw < W.
     p.ow_lo = (g.pad_left + g.sw - 1) / g.sw;
@@ -373,6 +373,11 @@ class BwdFilterKernel {
     p.tile_rows = std::max<i64>(1, (rows_total + tiles - 1) / tiles);
     p.tiles = std::max<i64>(1, (rows_total + p.tile_rows - 1) / p.tile_rows);
     p.part_stride = (taps + 1) * g.c_in;
+    // Strips: the lines a strip touches for a pair of channel vectors (its x rows, KH - 1
+    // of them shared with the next strip, and its dy rows; 64 bytes a pixel) fit in 24 KiB
+    // of L1, so the second vector of a pair finds them there.
+    const i64 lines = 384 - (g.kh - 1) * g.dh * g.w;
+    p.strip_rows = std::clamp<i64>(lines / (g.sh * g.w + g.wo), 1, 16);
     if (p.tiles > 1) {
       part_.reset(static_cast<std::size_t>(p.tiles * p.part_stride) * sizeof(float));
       p.part = part_.floats();

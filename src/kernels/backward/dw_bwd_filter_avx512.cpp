@@ -15,6 +15,8 @@ struct V {
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  // Keeps a loaded vector in a register (no refolding into several memory operands).
+  static void pin(Reg& r) { asm("" : "+v"(r)); }
   static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static void store(float* p, Reg r, Mask m) { _mm512_mask_storeu_ps(p, m, r); }

@@ -6,14 +6,15 @@
 //                                         * dy[n][oh][ow][c]
 //
 // Channels are the vector lanes. A task owns a tile of output rows (of the flattened n*Ho
-// range) and a group of channel vectors, and accumulates into its tile's slice of dw. For
-// each output row and channel vector, a pass takes R kernel rows: the R x KW tap
-// accumulators live in registers while the row is swept along W, U output columns at a
-// time: U dy vectors are loaded once, and each x vector of the window is loaded once and
-// feeds every tap that reads it (with stride S the window is (U-1)*S + KW columns), so a
-// 3x3 pass does 36 FMAs for 22 loads. Border columns (where taps fall into the padding)
-// test each tap and skip the padded ones; kernel rows outside the input are skipped.
-// The order of additions depends only on the geometry, never on the thread count.
+// range) and a group of channel vectors, and accumulates into its tile's slice of dw. The
+// tile is walked in strips of a few rows (their x rows stay in L2); for each strip, channel
+// vector and chunk of R kernel rows, the R x KW tap accumulators live in registers across
+// the strip's rows while each row is swept along W, U output columns at a time: U dy vectors are
+// loaded once, and each x vector of the window is loaded once and feeds every tap that reads it
+// (with stride S the window is (U-1)*S + KW columns), so a 3x3 pass does 36 FMAs for 22 loads.
+// Border columns (where taps fall into the padding) test each tap and skip the padded ones; kernel
+// rows outside the input are skipped. The order of additions depends only on the geometry, never on
+// the thread count.
 //
 // V provides: Reg, Mask, kLanes, zero(), load(const float*, Mask), loadu(const float*),
 // fma(a, b, c), add(a, b), store(float*, Reg, Mask), storeu(float*, Reg), mask(int n).
@@ -56,40 +57,46 @@ __attribute__((always_inline)) inline void acc_add(float* q, Reg a, Mask m) {
 
 // Columns per block: what the registers hold next to the R*KW accumulators.
 constexpr int block_cols(int r, int kw) {
-  const int u = 14 - r * kw;
+  const int u = 13 - r * kw;
   return u < 2 ? 2 : (u > 6 ? 6 : u);
 }
 
-// One pass: output row dyr (channel c0), kernel rows whose input rows start at xr[0..R),
-// KW taps. S = 1 or 2: compile-time stride with dilation 1 (x window shared between taps);
-// S = 0: the params' stride and dilation (one x load per tap).
-// acc: tap (r, k) at acc + (r*KW + k)*C.
-template <int R, int KW, int S, bool Tail>
-void pass(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, float* acc,
-          Mask m) {
+// One output row dyr (channel c0) into the tap accumulators a: kernel rows whose input rows
+// start at xr[0..R) (only those whose bit is set in vm: the others fall outside the input),
+// KW taps. S = 1 or 2: compile-time stride with dilation 1 (x window
+// shared between taps); S = 0: the params' stride and dilation (one x load per tap).
+template <int R, int KW, int S, bool Tail, bool Bias>
+__attribute__((always_inline)) inline void sweep(const DwBwdFilterParams& p, const float* const* xr,
+                                                 const float* dyr, Reg (&a)[R][KW], Reg& bsum,
+                                                 unsigned vm, Mask m) {
   constexpr int U = block_cols(R, KW);
+  auto row_in = [&](int r) __attribute__((always_inline)) {
+    return R == 1 || ((vm >> r) & 1u) != 0;
+  };
   const i64 C = p.c;
   const i64 sw = S != 0 ? S : p.sw;
   const i64 dil = S != 0 ? 1 : p.dw;
-  Reg a[R][KW];
-  unroll<R>([&](auto r) { unroll<KW>([&](auto k) { a[r.value][k.value] = V::zero(); }); });
   auto checked = [&](i64 ow) __attribute__((always_inline)) {
     const Reg d = ld<Tail>(dyr + ow * C, m);
+    if constexpr (Bias) bsum = V::add(bsum, d);
     const i64 iw0 = ow * sw - p.pad_left;
     unroll<KW>([&](auto k) {
       const i64 iw = iw0 + k.value * dil;
       if (iw < 0 || iw >= p.w) return;
       unroll<R>([&](auto r) {
+        if (!row_in(r.value)) return;
         a[r.value][k.value] = V::fma(ld<Tail>(xr[r.value] + iw * C, m), d, a[r.value][k.value]);
       });
     });
   };
   auto single = [&](i64 ow) __attribute__((always_inline)) {
     const Reg d = ld<Tail>(dyr + ow * C, m);
+    if constexpr (Bias) bsum = V::add(bsum, d);
     const i64 iw0 = ow * sw - p.pad_left;
     unroll<KW>([&](auto k) {
       const i64 iw = iw0 + k.value * dil;
       unroll<R>([&](auto r) {
+        if (!row_in(r.value)) return;
         a[r.value][k.value] = V::fma(ld<Tail>(xr[r.value] + iw * C, m), d, a[r.value][k.value]);
       });
     });
@@ -100,14 +107,19 @@ void pass(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, 
   for (; ow + U <= hi; ow += U) {
     Reg d[U];
     const float* dp = dyr + ow * C;
-    unroll<U>([&](auto j) { d[j.value] = ld<Tail>(dp + j.value * C, m); });
+    unroll<U>([&](auto j) {
+      d[j.value] = ld<Tail>(dp + j.value * C, m);
+      if constexpr (Bias) bsum = V::add(bsum, d[j.value]);
+    });
     const i64 iw0 = ow * sw - p.pad_left;
     if constexpr (S != 0) {
       constexpr int kCols = (U - 1) * S + KW;
       unroll<R>([&](auto r) {
+        if (!row_in(r.value)) return;
         const float* xb = xr[r.value] + iw0 * C;
         unroll<kCols>([&](auto col) {
-          const Reg xv = ld<Tail>(xb + col.value * C, m);
+          Reg xv = ld<Tail>(xb + col.value * C, m);
+          V::pin(xv);
           unroll<U>([&](auto j) {
             constexpr int k = col.value - j.value * S;
             if constexpr (k >= 0 && k < KW) a[r.value][k] = V::fma(xv, d[j.value], a[r.value][k]);
@@ -117,6 +129,7 @@ void pass(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, 
     } else {
       const i64 js = sw * C, ks = dil * C;
       unroll<R>([&](auto r) {
+        if (!row_in(r.value)) return;
         const float* xb = xr[r.value] + iw0 * C;
         unroll<U>([&](auto j) {
           unroll<KW>([&](auto k) {
@@ -129,16 +142,61 @@ void pass(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, 
   }
   for (; ow < hi; ++ow) single(ow);
   for (ow = hi > lo ? hi : lo; ow < p.wo; ++ow) checked(ow);
+}
+
+template <int R, int KW, bool Tail>
+__attribute__((always_inline)) inline void flush(const DwBwdFilterParams& p, Reg (&a)[R][KW],
+                                                 float* acc, Mask m) {
   unroll<R>([&](auto r) {
-    unroll<KW>(
-        [&](auto k) { acc_add<Tail>(acc + (r.value * KW + k.value) * C, a[r.value][k.value], m); });
+    unroll<KW>([&](auto k) {
+      acc_add<Tail>(acc + (r.value * KW + k.value) * p.c, a[r.value][k.value], m);
+    });
   });
+}
+
+// Output rows [q0, q1) of the flattened (n, oh) range, kernel rows kh0 .. kh0+R-1, channels
+// at c0: the accumulators stay in registers across the strip's rows; kernel rows outside
+// the input (top and bottom borders) are skipped.
+// Bias: also bias[0..L) += the rows' dy (summed in the same sweep).
+template <int R, int KW, int S, bool Tail, bool Bias>
+__attribute__((flatten)) void strip(const DwBwdFilterParams& p, const float* x, const float* dy,
+                                    i64 c0, i64 q0, i64 q1, i64 kh0, float* acc, float* bias,
+                                    Mask m) {
+  Reg a[R][KW];
+  unroll<R>([&](auto r) { unroll<KW>([&](auto k) { a[r.value][k.value] = V::zero(); }); });
+  Reg bsum = V::zero();
+  const i64 C = p.c;
+  for (i64 q = q0; q < q1; ++q) {
+    const i64 n = q / p.ho, oh = q % p.ho;
+    const float* xn = x + n * p.h * p.w * C + c0;
+    const float* dyr = dy + q * p.wo * C + c0;
+    const i64 ih0 = oh * p.sh - p.pad_top + kh0 * p.dh;
+    const float* xr[R];
+    unsigned vm = 0;
+    unroll<R>([&](auto r) {
+      const i64 ih = ih0 + r.value * p.dh;
+      const bool in = ih >= 0 && ih < p.h;
+      if (in) vm |= 1u << r.value;
+      xr[r.value] = in ? xn + ih * p.w * C : xn;
+    });
+    if (vm != 0) {
+      sweep<R, KW, S, Tail, Bias>(p, xr, dyr, a, bsum, vm, m);
+    } else if constexpr (Bias) {
+      for (i64 ow = 0; ow < p.wo; ++ow) bsum = V::add(bsum, ld<Tail>(dyr + ow * C, m));
+    }
+  }
+  flush<R, KW, Tail>(p, a, acc, m);
+  if constexpr (Bias) {
+    acc_add<Tail>(bias, bsum, m);
+  } else {
+    (void)bias;
+  }
 }
 
 // Any KW, one kernel row: tap by tap over its valid columns, 4 interleaved accumulators.
 template <bool Tail>
-void pass_generic(const DwBwdFilterParams& p, const float* const* xr, const float* dyr, float* acc,
-                  Mask m) {
+__attribute__((flatten)) void pass_generic(const DwBwdFilterParams& p, const float* const* xr,
+                                           const float* dyr, float* acc, Mask m) {
   const i64 C = p.c;
   for (i64 k = 0; k < p.kw; ++k) {
     // Valid columns: 0 <= ow*sw - pl + k*dw < W.
@@ -163,52 +221,84 @@ void pass_generic(const DwBwdFilterParams& p, const float* const* xr, const floa
   }
 }
 
-using PassFn = void (*)(const DwBwdFilterParams&, const float* const*, const float*, float*, Mask);
+// db slice += sum of the dy rows [q0, q1) (two interleaved sums).
+template <bool Tail>
+__attribute__((flatten)) void bias_rows(const DwBwdFilterParams& p, const float* dy, i64 q0, i64 q1,
+                                        float* out, Mask m) {
+  const i64 C = p.c;
+  Reg sum[2] = {V::zero(), V::zero()};
+  for (i64 q = q0; q < q1; ++q) {
+    const float* dyr = dy + q * p.wo * C;
+    i64 ow = 0;
+    for (; ow + 2 <= p.wo; ow += 2) {
+      sum[0] = V::add(sum[0], ld<Tail>(dyr + ow * C, m));
+      sum[1] = V::add(sum[1], ld<Tail>(dyr + (ow + 1) * C, m));
+    }
+    if (ow < p.wo) sum[0] = V::add(sum[0], ld<Tail>(dyr + ow * C, m));
+  }
+  acc_add<Tail>(out, V::add(sum[0], sum[1]), m);
+}
+
+// Any KW: one kernel row per call (pass_generic) over the strip's rows.
+template <bool Tail>
+void strip_generic(const DwBwdFilterParams& p, const float* x, const float* dy, i64 c0, i64 q0,
+                   i64 q1, i64 kh0, float* acc, float* bias, Mask m) {
+  const i64 C = p.c;
+  if (bias != nullptr) bias_rows<Tail>(p, dy + c0, q0, q1, bias, m);
+  for (i64 q = q0; q < q1; ++q) {
+    const i64 n = q / p.ho, oh = q % p.ho;
+    const i64 ih = oh * p.sh - p.pad_top + kh0 * p.dh;
+    if (ih < 0 || ih >= p.h) continue;
+    const float* one[1] = {x + (n * p.h + ih) * p.w * C + c0};
+    pass_generic<Tail>(p, one, dy + q * p.wo * C + c0, acc, m);
+  }
+}
+
+using StripFn = void (*)(const DwBwdFilterParams&, const float*, const float*, i64, i64, i64, i64,
+                         float*, float*, Mask);
 
 // Kernel rows per pass for a kernel width (the accumulators take R*KW registers).
 constexpr int max_rows(i64 kw) { return kw <= 3 ? 3 : (kw <= 5 ? 2 : 1); }
 
-template <int R, int KW, bool Tail>
-PassFn pick_s(i64 s) {
+template <int R, int KW, bool Tail, bool Bias>
+StripFn pick_s(i64 s) {
   if constexpr (!Tail) {
-    if (s == 1) return &pass<R, KW, 1, false>;
-    if (s == 2) return &pass<R, KW, 2, false>;
+    if (s == 1) return &strip<R, KW, 1, false, Bias>;
+    if (s == 2) return &strip<R, KW, 2, false, Bias>;
   }
   (void)s;
-  return &pass<R, KW, 0, Tail>;
+  return &strip<R, KW, 0, Tail, Bias>;
 }
 
-template <int KW, bool Tail>
-PassFn pick_r(i64 r, i64 s) {
-  if constexpr (max_rows(KW) >= 3) {
-    if (r == 3) return pick_s<3, KW, Tail>(s);
+// r: max_rows(KW) or 1 (only those two are instantiated).
+template <int KW, bool Tail, bool Bias>
+StripFn pick_r(i64 r, i64 s) {
+  if constexpr (max_rows(KW) > 1) {
+    if (r == max_rows(KW)) return pick_s<max_rows(KW), KW, Tail, Bias>(s);
   }
-  if constexpr (max_rows(KW) >= 2) {
-    if (r == 2) return pick_s<2, KW, Tail>(s);
-  }
-  return pick_s<1, KW, Tail>(s);
+  return pick_s<1, KW, Tail, Bias>(s);
 }
 
 // s: the compile-time stride to use (1, 2) or 0 for the params' stride and dilation.
-template <bool Tail>
-PassFn pick(i64 r, i64 kw, i64 s) {
+template <bool Tail, bool Bias>
+StripFn pick(i64 r, i64 kw, i64 s) {
   switch (kw) {
     case 1:
-      return pick_r<1, Tail>(r, s);
+      return pick_r<1, Tail, Bias>(r, s);
     case 2:
-      return pick_r<2, Tail>(r, s);
+      return pick_r<2, Tail, Bias>(r, s);
     case 3:
-      return pick_r<3, Tail>(r, s);
+      return pick_r<3, Tail, Bias>(r, s);
     case 4:
-      return pick_r<4, Tail>(r, s);
+      return pick_r<4, Tail, Bias>(r, s);
     case 5:
-      return pick_r<5, Tail>(r, s);
+      return pick_r<5, Tail, Bias>(r, s);
     case 6:
-      return pick_r<6, Tail>(r, s);
+      return pick_r<6, Tail, Bias>(r, s);
     case 7:
-      return pick_r<7, Tail>(r, s);
+      return pick_r<7, Tail, Bias>(r, s);
     default:
-      return &pass_generic<Tail>;
+      return &strip_generic<Tail>;
   }
 }
 
@@ -218,10 +308,12 @@ void entry(const DwBwdFilterParams& p, const float* x, const float* dy, float* d
   const i64 C = p.c;
   const i64 taps = p.kh * p.kw;
   const i64 blocks = (C + L - 1) / L;
-  const i64 rmax = p.kw <= 7 ? (p.kh < max_rows(p.kw) ? p.kh : max_rows(p.kw)) : 1;
+  const i64 rmax = p.kw <= 7 && p.kh >= max_rows(p.kw) ? max_rows(p.kw) : 1;
   const i64 s = p.dw == 1 && (p.sw == 1 || p.sw == 2) ? p.sw : 0;
-  const PassFn full = pick<false>(rmax, p.kw, s), one = pick<false>(1, p.kw, s);
-  const PassFn full_t = pick<true>(rmax, p.kw, 0), one_t = pick<true>(1, p.kw, 0);
+  // [tail][bias]: the first kernel-row chunk (always rmax rows) also sums db.
+  const StripFn full[2][2] = {{pick<false, false>(rmax, p.kw, s), pick<false, true>(rmax, p.kw, s)},
+                              {pick<true, false>(rmax, p.kw, 0), pick<true, true>(rmax, p.kw, 0)}};
+  const StripFn one[2] = {pick<false, false>(1, p.kw, s), pick<true, false>(1, p.kw, 0)};
   const Mask all = V::mask(static_cast<int>(L));
   const Mask tail = V::mask(static_cast<int>(C - (blocks - 1) * L));
   const i64 rows_total = p.n * p.ho;
@@ -239,48 +331,24 @@ void entry(const DwBwdFilterParams& p, const float* x, const float* dy, float* d
     }
     const i64 q0 = t * p.tile_rows;
     const i64 q1 = q0 + p.tile_rows < rows_total ? q0 + p.tile_rows : rows_total;
-    for (i64 q = q0; q < q1; ++q) {
-      const i64 n = q / p.ho, oh = q % p.ho;
-      const float* xn = x + n * p.h * p.w * C;
-      const float* dyq = dy + q * p.wo * C;
-      const i64 ih0 = oh * p.sh - p.pad_top;
+    for (i64 qs = q0; qs < q1; qs += p.strip_rows) {
+      const i64 qe = qs + p.strip_rows < q1 ? qs + p.strip_rows : q1;
       for (i64 cb = b0; cb < b1; ++cb) {
         const i64 cc = cb * L;
         const bool is_tail = cc + L > C;
         const Mask m = is_tail ? tail : all;
-        const PassFn f_full = is_tail ? full_t : full;
-        const PassFn f_one = is_tail ? one_t : one;
-        const float* dyr = dyq + cc;
         for (i64 kh = 0; kh < p.kh;) {
           const i64 cnt = p.kh - kh < rmax ? p.kh - kh : rmax;
-          const float* xr[3];
-          bool all_in = cnt == rmax;
-          for (i64 r = 0; r < cnt; ++r) {
-            const i64 ih = ih0 + (kh + r) * p.dh;
-            all_in = all_in && ih >= 0 && ih < p.h;
-          }
-          if (all_in) {
-            for (i64 r = 0; r < cnt; ++r) xr[r] = xn + (ih0 + (kh + r) * p.dh) * p.w * C + cc;
-            f_full(p, xr, dyr, tdw + kh * p.kw * C + cc, m);
+          if (cnt == rmax) {
+            float* b = kh == 0 && tdb != nullptr ? tdb + cc : nullptr;
+            full[is_tail][b != nullptr](p, x, dy, cc, qs, qe, kh, tdw + kh * p.kw * C + cc, b, m);
           } else {
             for (i64 r = 0; r < cnt; ++r) {
-              const i64 ih = ih0 + (kh + r) * p.dh;
-              if (ih < 0 || ih >= p.h) continue;
-              xr[0] = xn + ih * p.w * C + cc;
-              f_one(p, xr, dyr, tdw + (kh + r) * p.kw * C + cc, m);
+              one[is_tail](p, x, dy, cc, qs, qe, kh + r, tdw + (kh + r) * p.kw * C + cc, nullptr,
+                           m);
             }
           }
           kh += cnt;
-        }
-        if (tdb != nullptr) {
-          Reg sum[2] = {V::zero(), V::zero()};
-          i64 ow = 0;
-          for (; ow + 2 <= p.wo; ow += 2) {
-            sum[0] = V::add(sum[0], V::load(dyr + ow * C, m));
-            sum[1] = V::add(sum[1], V::load(dyr + (ow + 1) * C, m));
-          }
-          if (ow < p.wo) sum[0] = V::add(sum[0], V::load(dyr + ow * C, m));
-          V::store(tdb + cc, V::add(V::load(tdb + cc, m), V::add(sum[0], sum[1])), m);
         }
       }
     }

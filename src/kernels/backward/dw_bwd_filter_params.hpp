@@ -16,6 +16,7 @@ struct DwBwdFilterParams {
   // part + t * part_stride ([KH*KW][C] then [C] for db); tiles > 1 are summed afterwards
   // in tile order by dw_bwd_filter_reduce, so the result is the same for any thread count.
   std::int64_t tiles, groups, tile_rows;
+  std::int64_t strip_rows;    // rows per register-resident strip inside a tile
   std::int64_t ow_lo, ow_hi;  // interior output columns: every tap inside the input
   float* part;                // tiles > 1: tiles * part_stride floats
   std::int64_t part_stride;   // (KH*KW + 1) * C

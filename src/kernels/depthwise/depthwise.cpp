@@ -29,15 +29,12 @@ class DepthwiseKernel final : public Kernel {
   DepthwiseKernel(const KernelProblem& pr, Isa isa) : isa_(isa) {
     const Geometry& g = *pr.g;
     i64 lanes = 4;
-    i64 max_block = dw::kMaxBlockPortable;
     run_ = &dw::run_portable;
     if (isa == Isa::kAvx512) {
       lanes = 16;
-      max_block = dw::kMaxBlockAvx512;
       run_ = &dw::run_avx512;
     } else if (isa == Isa::kAvx2) {
       lanes = 8;
-      max_block = dw::kMaxBlockAvx2;
       run_ = &dw::run_avx2;
     }
     dw::Params& p = p_;
@@ -61,16 +58,7 @@ class DepthwiseKernel final : public Kernel {
     p.tiles = (g.c_out + lanes - 1) / lanes;
     p.group = std::max<i64>(1, 16 / lanes);
     p.groups = (p.tiles + p.group - 1) / p.group;
-    p.bmax = max_block;
-    if (lanes < 16) {
-      // 16 registers: the specialised path holds KW taps + the block + one input column;
-      // the generic one a tap, the block, an input (and the permutation for m > 1).
-      if (g.cog == 1 && g.dw == 1 && (g.sw == 1 || g.sw == 2) && g.kw <= 7 && g.kw % 2 == 1) {
-        p.bmax = g.kw == 3 ? 11 : g.kw == 5 ? 9 : 7;
-      } else {
-        p.bmax = g.cog == 1 ? 12 : 10;
-      }
-    }
+    p.bmax = dw::specialised(p) ? dw::spec_bmax(lanes, g.kw) : dw::generic_bmax(lanes, g.cog);
 
     // Row tiles: the input rows of a tile (all channels) fit in L2, and enough tasks overall.
     const i64 row_bytes = std::max<i64>(1, g.w * g.c_in * 4);

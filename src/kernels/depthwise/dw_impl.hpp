@@ -25,13 +25,14 @@
 // Work decomposition (see dw_params.hpp): task = (image, tile of output rows, group of
 // channel tiles spanning a 64-byte line).
 // For each output row only the kernel rows that fall inside the input are visited. Along W the
-// row is cut into near-equal blocks of at most bmax pixels whose accumulators live in
-// registers. When the geometry allows (KW in {3,5,7}, stride 1|2, dilation 1, m == 1) the
-// specialised block keeps the KW taps of the current kernel row in registers and loads each
-// input column of the block once, feeding every (pixel, tap) pair that reads it; interior
-// blocks run with no test at all; border blocks (only the few pixels at each end of a row
-// whose taps reach into the padding, or a whole row narrower than one block) read a zero
-// vector for columns in the padding. The
+// whole row, border pixels included, is cut into ceil(wo / bmax) near-equal blocks whose
+// accumulators live in registers, so only widths [block_min(bmax), bmax] are instantiated (a
+// row narrower than that is one block that stores only its wo pixels). When the geometry
+// allows (KW in {3,5,7}, stride 1|2, dilation 1, m == 1) the specialised block keeps the KW
+// taps of the current kernel row in registers and loads each input column of the block once,
+// feeding every (pixel, tap) pair that reads it; blocks inside the input run with no test at
+// all; blocks that reach into the padding read a zero vector for those columns through a
+// per-kernel-row table of column addresses. The
 // generic path (any KW, stride, dilation, multiplier) walks taps with the valid pixel range of
 // each tap computed up front. A multiplier m > 1 is served by one lane permutation per loaded
 // input vector (output lane j of the tile reads input channel (o0 + j) / m), never by a
@@ -82,7 +83,9 @@ struct Row {
   float* y;  // output row
 };
 
-using BlockFn = void (*)(const Params&, const Tile&, const Row&, i64 ow0);
+// Computes the B pixels of a block from ow0 and stores the first n (n < B only for a row
+// narrower than the narrowest instantiated block).
+using BlockFn = void (*)(const Params&, const Tile&, const Row&, i64 ow0, i64 n);
 
 // Hides a pointer's value from the optimiser, so that a walk `q += stride` stays one add per
 // step instead of KW..kJ loop-invariant offsets that spill general registers.
@@ -93,21 +96,25 @@ __attribute__((always_inline)) inline void opaque(T& q) {
 
 template <int B, bool Full>
 __attribute__((always_inline)) inline void store_block(const Params& p, const Tile& t, const Row& r,
-                                                       i64 ow0, const Reg* acc) {
+                                                       i64 ow0, i64 n, const Reg* acc) {
   const i64 co = p.c_out;
   float* yp = r.y + t.o0 + ow0 * co;
   if ((Full || V::kCheapMasks) && t.stream) {  // stream is only set on full tiles
     unroll<B>([&](auto bc) {
-      V::stream(yp, acc[decltype(bc)::value]);
+      constexpr int b = decltype(bc)::value;
+      if (b < n) V::stream(yp, acc[b]);
       yp += co;
       opaque(yp);
     });
   } else {
     unroll<B>([&](auto bc) {
-      if constexpr (Full) {
-        V::storeu(yp, acc[decltype(bc)::value]);
-      } else {
-        V::store(yp, acc[decltype(bc)::value], t.out_mask);
+      constexpr int b = decltype(bc)::value;
+      if (b < n) {
+        if constexpr (Full) {
+          V::storeu(yp, acc[b]);
+        } else {
+          V::store(yp, acc[b], t.out_mask);
+        }
       }
       yp += co;
       opaque(yp);
@@ -120,7 +127,7 @@ __attribute__((always_inline)) inline void store_block(const Params& p, const Ti
 // both paths made GCC keep it on the stack.
 template <int KW, int S, int B, bool Full, bool Checked>
 __attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, const Row& r,
-                                               i64 ow0) {
+                                               i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;  // input columns the block reads
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
@@ -162,43 +169,48 @@ __attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, c
       });
     }
   } else {
-    // Border block: columns outside the input (padding) read a zero vector.
-    const i64 jlo = iw0 < 0 ? -iw0 : 0;
+    // Border block: columns outside the input (padding) read a zero vector. The column
+    // addresses of each kernel row go through a small table, so the unrolled body is the
+    // interior one plus a pointer load per column: a select per column (or a branch) made GCC
+    // turn the body into a branchy walk with register copies between the FMAs.
+    const i64 jlo = min64(kJ, iw0 < 0 ? -iw0 : 0);
     const i64 jhi = min64(kJ, w - iw0);
     for (i64 kh = r.kh_lo; kh < r.kh_hi; ++kh) {
       Reg wv[KW];
       load_taps(kh, wv);
-      i64 off = ((r.ih0 + kh * dh) * w + iw0) * c;  // dereferenced only for [jlo, jhi)
+      const float* col[kJ];
+      const float* const xr = x + (r.ih0 + kh * dh) * w * c;
       unroll<kJ>([&](auto jc) {
         constexpr int j = decltype(jc)::value;
-        // A select, not a branch: branches here made GCC keep the accumulators on the stack
-        // (5 instructions per FMA). Columns in the padding read zeros.
-        const bool inside = j >= jlo && j < jhi;
-        const float* xp = inside ? x + off : kZeros;
+        col[j] = j >= jlo && j < jhi ? xr + (iw0 + j) * c : kZeros;
+      });
+      const float* const* cp = col;
+      opaque(cp);  // the table is read back, not folded into selects between the FMAs
+      unroll<kJ>([&](auto jc) {
+        constexpr int j = decltype(jc)::value;
+        const float* const xp = cp[j];
         const Reg xv = Full ? V::loadu(xp) : V::load(xp, t.in_mask);
         taps(xv, wv, jc);
-        off += c;
-        opaque(off);
       });
     }
   }
-  store_block<B, Full>(p, t, r, ow0, acc);
+  store_block<B, Full>(p, t, r, ow0, n, acc);
 }
 
 template <int KW, int S, int B, bool Full>
-void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0) {
+void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;
   const i64 iw0 = ow0 * S - p.pad_left;
   if (iw0 >= 0 && iw0 + kJ <= p.w) {
-    block_spec_body<KW, S, B, Full, false>(p, t, r, ow0);
+    block_spec_body<KW, S, B, Full, false>(p, t, r, ow0, n);
   } else {
-    block_spec_body<KW, S, B, Full, true>(p, t, r, ow0);
+    block_spec_body<KW, S, B, Full, true>(p, t, r, ow0, n);
   }
 }
 
 // Generic block: any KW, stride, dilation and multiplier; B output pixels from ow0.
 template <int B, bool Perm, bool Full>
-void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
+void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0, i64 n) {
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
   const i64 s = p.sw;
@@ -232,6 +244,7 @@ void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
         blo = iwk < 0 ? (-iwk + s - 1) / s : 0;
         bhi = iwk >= p.w ? 0 : min64(B, (p.w - 1 - iwk) / s + 1);
       }
+      bhi = min64(bhi, n);
       if (blo >= bhi) continue;
       const Reg wv = V::load_aligned(wr + kw * L);
       const i64 base = (row + iwk) * c;
@@ -251,19 +264,23 @@ void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0) {
       }
     }
   }
-  store_block<B, Full>(p, t, r, ow0, acc);
+  store_block<B, Full>(p, t, r, ow0, n, acc);
 }
 
-template <int KW, int S, bool Full, int B = 1>
+// Only the widths a row cut can ask for (see block_min) are instantiated.
+template <int KW, int S, bool Full, int B = block_min(spec_bmax(V::kLanes, KW))>
 void fill_spec(BlockFn* table) {
   table[B] = &block_spec<KW, S, B, Full>;
-  if constexpr (B < V::kMaxBlock) fill_spec<KW, S, Full, B + 1>(table);
+  if constexpr (B < spec_bmax(V::kLanes, KW)) fill_spec<KW, S, Full, B + 1>(table);
 }
 
-template <bool Perm, bool Full, int B = 1>
+// The generic blocks also serve the channel tail of specialised layers (AVX2, SSE), whose
+// rows are cut for the specialised widths: down to the narrowest of those.
+constexpr int kGenericMin = block_min(spec_bmax(V::kLanes, 7));
+template <bool Perm, bool Full, int B = kGenericMin>
 void fill_generic(BlockFn* table) {
   table[B] = &block_generic<B, Perm, Full>;
-  if constexpr (B < V::kMaxBlock) fill_generic<Perm, Full, B + 1>(table);
+  if constexpr (B < generic_bmax(V::kLanes, 1)) fill_generic<Perm, Full, B + 1>(table);
 }
 
 template <int S, bool Full>
@@ -299,18 +316,15 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
   fill_tables<false>(p, tail);
   constexpr i64 L = V::kLanes;
   constexpr i64 kMaxGroup = L >= 16 ? 1 : 16 / L;
+  static_assert(V::kMaxBlock >= generic_bmax(V::kLanes, 1));
   const i64 bmax = min64(p.bmax, V::kMaxBlock);
-  // Output columns [left, right) read no padding along W. A row narrower than one block is
-  // one (border) block; otherwise the border pixels form their own narrow blocks and the
-  // interior is cut into near-equal blocks of at most bmax pixels, all test-free.
-  i64 left = 0, right = p.wo;
-  if (p.wo > bmax) {
-    left = min64(p.wo, (p.pad_left + p.sw - 1) / p.sw);
-    const i64 last = p.w - 1 + p.pad_left - (p.kw - 1) * p.dw;  // interior: ow * sw <= last
-    right = last < 0 ? 0 : min64(p.wo, last / p.sw + 1);
-    if (right < left) right = left;
-  }
-  const i64 blocks = (right - left + bmax - 1) / bmax + 2;  // for spreading the prefetches
+  const i64 bmin = block_min(bmax);
+  // The row is cut into near-equal blocks of at most bmax pixels, the border pixels (whose
+  // taps reach into the padding) included: a block of its own for them would be a chain of
+  // dependent FMAs per pixel. Blocks that touch the padding run the checked body.
+  const i64 blocks = (p.wo + bmax - 1) / bmax;
+  const i64 base = p.wo / blocks;
+  const i64 extra = p.wo % blocks;
   const bool aligned = reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
   bool streamed = false;
   for (i64 task = begin; task < end; ++task) {
@@ -381,32 +395,24 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
       r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
       r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
-      auto range = [&](i64 from, i64 to) {
-        if (to <= from) return;
-        const i64 n = (to - from + bmax - 1) / bmax;
-        const i64 base = (to - from) / n;
-        const i64 extra = (to - from) % n;
-        i64 ow0 = from;
-        for (i64 b = 0; b < n; ++b) {
-          const i64 width = base + (b < extra ? 1 : 0);
-          for (i64 q = 0; q < pf_step; ++q) {
-            if (pf_in_lines > 0) {
-              __builtin_prefetch(pf_in, 0, 2);
-              pf_in += 64;
-              --pf_in_lines;
-            } else if (pf_out_lines > 0) {
-              __builtin_prefetch(pf_out, 1, 2);
-              pf_out += 64;
-              --pf_out_lines;
-            }
+      i64 ow0 = 0;
+      for (i64 b = 0; b < blocks; ++b) {
+        const i64 width = base + (b < extra ? 1 : 0);
+        for (i64 q = 0; q < pf_step; ++q) {
+          if (pf_in_lines > 0) {
+            __builtin_prefetch(pf_in, 0, 2);
+            pf_in += 64;
+            --pf_in_lines;
+          } else if (pf_out_lines > 0) {
+            __builtin_prefetch(pf_out, 1, 2);
+            pf_out += 64;
+            --pf_out_lines;
           }
-          for (i64 k = 0; k < count; ++k) table[k][width](p, tiles[k], r, ow0);
-          ow0 += width;
         }
-      };
-      range(0, left);
-      range(left, right);
-      range(right, p.wo);
+        const i64 wb = width < bmin ? bmin : width;
+        for (i64 k = 0; k < count; ++k) table[k][wb](p, tiles[k], r, ow0, width);
+        ow0 += width;
+      }
     }
   }
   if (streamed) V::fence();

@@ -38,6 +38,20 @@ inline constexpr std::int64_t kMaxBlockAvx512 = 16;
 inline constexpr std::int64_t kMaxBlockAvx2 = 12;
 inline constexpr std::int64_t kMaxBlockPortable = 12;
 
+// Widest W block for a geometry: the specialised path holds KW taps + the block + one input
+// column, the generic one a tap + the block + an input (+ the permutation for m > 1); with
+// 16 registers (AVX2, SSE) that caps the block, with 32 (AVX-512) kMaxBlockAvx512 does.
+constexpr int spec_bmax(std::int64_t lanes, std::int64_t kw) {
+  return lanes >= 16 ? static_cast<int>(kMaxBlockAvx512) : kw == 3 ? 11 : kw == 5 ? 9 : 7;
+}
+constexpr int generic_bmax(std::int64_t lanes, std::int64_t m) {
+  return lanes >= 16 ? static_cast<int>(kMaxBlockAvx512) : m == 1 ? 12 : 10;
+}
+// A row is cut into ceil(wo / bmax) near-equal blocks, so every block is at least
+// block_min(bmax) wide; a row narrower than that runs one block of block_min(bmax) pixels
+// that stores only the first wo. Only widths [block_min(bmax), bmax] are instantiated.
+constexpr int block_min(std::int64_t bmax) { return static_cast<int>((bmax + 1) / 2); }
+
 // True when the W-specialised path (dilation 1, KW in {3, 5, 7}, stride 1 or 2, m == 1)
 // serves this geometry; otherwise the generic register-blocked path runs.
 inline bool specialised(const Params& p) {

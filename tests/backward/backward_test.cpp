@@ -267,6 +267,85 @@ TEST(Backward, DepthwiseFilterGradientEdgeCases) {
 namespace groupconv {
 namespace {
 
+// The depthwise filter gradient's decomposition: row tiles (summed in tile order), strips
+// of rows with register-resident taps, channel groups, the streaming split of big layers
+// (one channel group), border kernel rows, kernel rows left over from the register chunk
+// (KH not a multiple of it, KH below it), the generic kernel width (> 7), compile-time and
+// run-time strides and dilations, channel tails, db absent. 1, 2 and 3 threads must agree
+// bit for bit.
+TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
+  struct DwCase {
+    int n, h, w, c, kh, kw, sh, sw, dh, dw;
+    Padding pad;
+    bool bias;
+  };
+  const DwCase cases[] = {
+      {1, 40, 37, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // tiles x groups, strips
+      {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // stride 2, tail, tiles span n
+      {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // 7x7, border kernel rows
+      {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},    // small map, no db
+      {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},   // R = 2 chunks + leftover row
+      {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},  // KH below the chunk
+      {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},    // run-time dilation (S = 0)
+      {2, 14, 31, 11, 1, 9, 1, 3, 1, 1, Padding::kSame, true},   // generic kernel width
+      {1, 12, 40, 8, 3, 11, 2, 1, 1, 2, Padding::kSame, true},   // generic, dilated
+      {4, 64, 64, 136, 3, 3, 1, 1, 1, 1, Padding::kSame, true},  // > 8 MiB: streaming split
+  };
+  std::mt19937 rng(91);
+  for (const DwCase& k : cases) {
+    ConvDesc d;
+    d.groups = k.c;
+    d.strides = {k.sh, k.sw};
+    d.dilations = {k.dh, k.dw};
+    d.padding = k.pad;
+    const Shapes s = shapes_for(d, k.n, k.h, k.w, k.c, k.kh, k.kw, 1, k.c, k.bias);
+    const Geometry g = resolve(d, s);
+    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
+    std::vector<float> db_ref(static_cast<std::size_t>(k.c));
+    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+      if (effective_isa(isa) != isa) continue;
+      std::vector<float> first_dw, first_db;
+      for (int threads : {1, 2, 3}) {
+        PlanOptions opt;
+        opt.threads = threads;
+        opt.max_isa = isa;
+        BackwardFilterPlan plan(d, s, out_shape(g), opt);
+        ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
+        std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
+        plan.execute(x.data(), dy.data(), dw.data(), k.bias ? db.data() : nullptr);
+        const std::string what = "c=" + std::to_string(k.c) + " k=" + std::to_string(k.kh) + "x" +
+                                 std::to_string(k.kw) + " " + plan.kernel_name() +
+                                 " threads=" + std::to_string(threads);
+        ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << what;
+        if (k.bias) {
+          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << what;
+        } else {
+          for (float v : db) ASSERT_TRUE(std::isnan(v)) << what;  // db untouched
+        }
+        if (threads == 1) {
+          first_dw = dw;
+          first_db = db;
+        } else {
+          ASSERT_EQ(0, std::memcmp(first_dw.data(), dw.data(), dw.size() * sizeof(float))) << what;
+          if (k.bias) {
+            ASSERT_EQ(0, std::memcmp(first_db.data(), db.data(), db.size() * sizeof(float)))
+                << what;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace groupconv
+
+namespace groupconv {
+namespace {
+
 // The vectorised grouped filter gradient: lane-broadcast (Cog a multiple of the width) and
 // lane-permute (small groups packed into one vector) modes, multipliers, borders, strides.
 TEST(Backward, GroupedFilterGradientEdgeCases) {

@@ -107,10 +107,12 @@ __attribute__((always_inline)) inline void sweep(const DwBwdFilterParams& p, con
   for (; ow + U <= hi; ow += U) {
     Reg d[U];
     const float* dp = dyr + ow * C;
-    unroll<U>([&](auto j) {
-      d[j.value] = ld<Tail>(dp + j.value * C, m);
-      if constexpr (Bias) bsum = V::add(bsum, d[j.value]);
-    });
+    unroll<U>([&](auto j) { d[j.value] = ld<Tail>(dp + j.value * C, m); });
+    if constexpr (Bias) {  // one add on the loop-carried chain per block
+      Reg t = d[0];
+      unroll<U - 1>([&](auto j) { t = V::add(t, d[j.value + 1]); });
+      bsum = V::add(bsum, t);
+    }
     const i64 iw0 = ow * sw - p.pad_left;
     if constexpr (S != 0) {
       constexpr int kCols = (U - 1) * S + KW;
@@ -166,8 +168,12 @@ __attribute__((flatten)) void strip(const DwBwdFilterParams& p, const float* x, 
   unroll<R>([&](auto r) { unroll<KW>([&](auto k) { a[r.value][k.value] = V::zero(); }); });
   Reg bsum = V::zero();
   const i64 C = p.c;
-  for (i64 q = q0; q < q1; ++q) {
-    const i64 n = q / p.ho, oh = q % p.ho;
+  i64 n = q0 / p.ho, oh = q0 % p.ho;  // advanced incrementally (no division per row)
+  for (i64 q = q0; q < q1; ++q, ++oh) {
+    if (oh == p.ho) {
+      oh = 0;
+      ++n;
+    }
     const float* xn = x + n * p.h * p.w * C + c0;
     const float* dyr = dy + q * p.wo * C + c0;
     const i64 ih0 = oh * p.sh - p.pad_top + kh0 * p.dh;

@@ -83,9 +83,10 @@ struct Row {
   float* y;  // output row
 };
 
-// Computes the B pixels of a block from ow0 and stores the first n (n < B only for a row
-// narrower than the narrowest instantiated block).
-using BlockFn = void (*)(const Params&, const Tile&, const Row&, i64 ow0, i64 n);
+// Computes the B pixels of a block from ow0 for each of the nt tiles and stores the first n
+// (n < B only for a row narrower than the narrowest instantiated block). The tiles of a group
+// share one call: on narrow maps the call and its set-up cost as much as the FMAs.
+using BlockFn = void (*)(const Params&, const Tile*, i64 nt, const Row&, i64 ow0, i64 n);
 
 // Hides a pointer's value from the optimiser, so that a walk `q += stride` stays one add per
 // step instead of KW..kJ loop-invariant offsets that spill general registers.
@@ -126,8 +127,8 @@ __attribute__((always_inline)) inline void store_block(const Params& p, const Ti
 // Interior and border blocks are separate functions: sharing one accumulator array between
 // both paths made GCC keep it on the stack.
 template <int KW, int S, int B, bool Full, bool Checked>
-__attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, const Row& r,
-                                               i64 ow0, i64 n) {
+__attribute__((always_inline)) inline void spec_tile(const Params& p, const Tile& t, const Row& r,
+                                                     i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;  // input columns the block reads
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
@@ -179,11 +180,25 @@ __attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, c
       Reg wv[KW];
       load_taps(kh, wv);
       const float* col[kJ];
-      const float* const xr = x + (r.ih0 + kh * dh) * w * c;
+      // Every column's address from one walk (as integers: the padding ones lie outside the
+      // input), then the few padding columns (at most KW - 1 at each end) redirected.
+      const std::uintptr_t a0 = reinterpret_cast<std::uintptr_t>(x + (r.ih0 + kh * dh) * w * c);
+      const std::uintptr_t step = static_cast<std::uintptr_t>(c) * sizeof(float);
+      std::uintptr_t a = a0 + static_cast<std::uintptr_t>(iw0) * step;
       unroll<kJ>([&](auto jc) {
-        constexpr int j = decltype(jc)::value;
-        col[j] = j >= jlo && j < jhi ? xr + (iw0 + j) * c : kZeros;
+        col[decltype(jc)::value] = reinterpret_cast<const float*>(a);
+        a += step;
       });
+      // Scalar stores (opaque index): vector stores here made the pointer loads below miss
+      // store-to-load forwarding.
+      for (i64 j = 0; j < jlo; ++j) {
+        opaque(j);
+        col[j] = kZeros;
+      }
+      for (i64 j = jhi < jlo ? jlo : jhi; j < kJ; ++j) {
+        opaque(j);
+        col[j] = kZeros;
+      }
       const float* const* cp = col;
       opaque(cp);  // the table is read back, not folded into selects between the FMAs
       unroll<kJ>([&](auto jc) {
@@ -197,20 +212,27 @@ __attribute__((noinline)) void block_spec_body(const Params& p, const Tile& t, c
   store_block<B, Full>(p, t, r, ow0, n, acc);
 }
 
+template <int KW, int S, int B, bool Full, bool Checked>
+__attribute__((noinline)) void block_spec_body(const Params& p, const Tile* ts, i64 nt,
+                                               const Row& r, i64 ow0, i64 n) {
+  for (i64 k = 0; k < nt; ++k) spec_tile<KW, S, B, Full, Checked>(p, ts[k], r, ow0, n);
+}
+
 template <int KW, int S, int B, bool Full>
-void block_spec(const Params& p, const Tile& t, const Row& r, i64 ow0, i64 n) {
+void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;
   const i64 iw0 = ow0 * S - p.pad_left;
   if (iw0 >= 0 && iw0 + kJ <= p.w) {
-    block_spec_body<KW, S, B, Full, false>(p, t, r, ow0, n);
+    block_spec_body<KW, S, B, Full, false>(p, ts, nt, r, ow0, n);
   } else {
-    block_spec_body<KW, S, B, Full, true>(p, t, r, ow0, n);
+    block_spec_body<KW, S, B, Full, true>(p, ts, nt, r, ow0, n);
   }
 }
 
 // Generic block: any KW, stride, dilation and multiplier; B output pixels from ow0.
 template <int B, bool Perm, bool Full>
-void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0, i64 n) {
+__attribute__((always_inline)) inline void generic_tile(const Params& p, const Tile& t,
+                                                        const Row& r, i64 ow0, i64 n) {
   constexpr i64 L = V::kLanes;
   const i64 c = p.c_in;
   const i64 s = p.sw;
@@ -268,6 +290,11 @@ void block_generic(const Params& p, const Tile& t, const Row& r, i64 ow0, i64 n)
 }
 
 // Only the widths a row cut can ask for (see block_min) are instantiated.
+template <int B, bool Perm, bool Full>
+void block_generic(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, i64 n) {
+  for (i64 k = 0; k < nt; ++k) generic_tile<B, Perm, Full>(p, ts[k], r, ow0, n);
+}
+
 template <int KW, int S, bool Full, int B = block_min(spec_bmax(V::kLanes, KW))>
 void fill_spec(BlockFn* table) {
   table[B] = &block_spec<KW, S, B, Full>;
@@ -410,7 +437,11 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
           }
         }
         const i64 wb = width < bmin ? bmin : width;
-        for (i64 k = 0; k < count; ++k) table[k][wb](p, tiles[k], r, ow0, width);
+        if (count == 2 && table[0] == table[1]) {
+          table[0][wb](p, tiles, 2, r, ow0, width);
+        } else {
+          for (i64 k = 0; k < count; ++k) table[k][wb](p, tiles + k, 1, r, ow0, width);
+        }
         ow0 += width;
       }
     }

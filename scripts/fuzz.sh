@@ -17,7 +17,7 @@ for t in "${targets[@]}"; do
   corpus=build/fuzz/corpus/$t          # grows as the fuzzer finds new coverage
   artifacts=build/fuzz/artifacts/$t/
   log=build/fuzz/fuzz_$t.log
-  mkdir -p "$corpus" "$artifacts"
+  mkdir -p "$corpus" "$artifacts" "fuzz/corpus/$t"  # seeds are committed; never fail on a missing dir
   args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
         -artifact_prefix="$artifacts")
   [ -f "fuzz/$t.dict" ] && args+=(-dict="fuzz/$t.dict")

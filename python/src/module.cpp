@@ -122,6 +122,34 @@ py::array_t<float> new_output(const std::array<i64, 4>& shape) {
   return new_array(Dims(shape.begin(), shape.end()));
 }
 
+// The outputs of a filter gradient: dw (filter shape) and, when asked for, db [C_out]
+// (None otherwise; dbp is then nullptr).
+struct FilterGrads {
+  py::array_t<float> dw;
+  py::object db = py::none();
+  float* dbp = nullptr;
+};
+
+FilterGrads new_filter_grads(const gc::Geometry& g, bool bias_grad) {
+  FilterGrads r{new_output(g.filter_shape())};
+  if (bias_grad) {
+    py::array_t<float> b = new_array(Dims{g.c_out});
+    r.dbp = b.mutable_data();
+    r.db = b;
+  }
+  return r;
+}
+
+// Plans are packed for one input shape; any other is refused before touching the data.
+void check_planned_input(const py::array& x, const Dims& planned) {
+  if (shape_of(x) != planned) {
+    fail(gc::Code::kBadArgument,
+         "input shape " + gc::shape_string(shape_of(x)) + " differs from the planned " +
+             gc::shape_string(planned),
+         "create a plan for this input shape");
+  }
+}
+
 // Seconds on a monotonic clock, or on this thread's CPU-time clock (for single-threaded
 // overhead measurements on a loaded machine: time spent descheduled is not counted).
 double now_seconds(bool cpu_clock) {
@@ -236,12 +264,7 @@ class PyPlan {
   }
 
   py::array call(const py::array& x) {
-    if (shape_of(x) != shapes_.input) {
-      fail(gc::Code::kBadArgument,
-           "input shape " + gc::shape_string(shape_of(x)) + " differs from the planned " +
-               gc::shape_string(shapes_.input),
-           "create a plan for this input shape");
-    }
+    check_planned_input(x, shapes_.input);
     const float* xp = float_data(x, "input");
     py::array_t<float> y = new_output(geometry_.output_shape());
     float* yp = y.mutable_data();
@@ -335,22 +358,15 @@ py::tuple conv2d_backward_filter(const py::array& x, const py::array& dy, const 
   const gc::Geometry g = gc::resolve_backward(d.desc, shapes, dy_shape);
   const float* xp = float_data(x, "input");
   const float* dyp = float_data(dy, "grad_output");
-  py::array_t<float> dw = new_output(g.filter_shape());
-  float* dwp = dw.mutable_data();
-  py::object db = py::none();
-  float* dbp = nullptr;
-  if (bias_grad) {
-    py::array_t<float> b = new_array(Dims{g.c_out});
-    dbp = b.mutable_data();
-    db = b;
-  }
+  FilterGrads out = new_filter_grads(g, bias_grad);
+  float* dwp = out.dw.mutable_data();
   gc::PlanOptions options;
   options.threads = d.threads;
   {
     py::gil_scoped_release release;
-    gc::conv2d_backward_filter(d.desc, shapes, dy_shape, xp, dyp, dwp, dbp, options);
+    gc::conv2d_backward_filter(d.desc, shapes, dy_shape, xp, dyp, dwp, out.dbp, options);
   }
-  return py::make_tuple(dw, db);
+  return py::make_tuple(out.dw, out.db);
 }
 
 // Plans of the two passes for one geometry: validated and (input gradient) filter-packed once,
@@ -408,30 +424,18 @@ class PyBackwardFilterPlan {
   }
 
   py::tuple call(const py::array& x, const py::array& dy, bool bias_grad) {
-    if (shape_of(x) != shapes_.input) {
-      fail(gc::Code::kBadArgument,
-           "input shape " + gc::shape_string(shape_of(x)) + " differs from the planned " +
-               gc::shape_string(shapes_.input),
-           "create a plan for this input shape");
-    }
+    check_planned_input(x, shapes_.input);
     if (shape_of(dy) != dy_shape_) (void)gc::resolve_backward(desc_.desc, shapes_, shape_of(dy));
     const float* xp = float_data(x, "input");
     const float* dyp = float_data(dy, "grad_output");
-    py::array_t<float> dw = new_output(geometry_.filter_shape());
-    float* dwp = dw.mutable_data();
-    py::object db = py::none();
-    float* dbp = nullptr;
-    if (bias_grad) {
-      py::array_t<float> b = new_array(Dims{geometry_.c_out});
-      dbp = b.mutable_data();
-      db = b;
-    }
+    FilterGrads out = new_filter_grads(geometry_, bias_grad);
+    float* dwp = out.dw.mutable_data();
     {
       py::gil_scoped_release release;
       const std::lock_guard<std::mutex> lock(mutex_);
-      plan_->execute(xp, dyp, dwp, dbp);
+      plan_->execute(xp, dyp, dwp, out.dbp);
     }
-    return py::make_tuple(dw, db);
+    return py::make_tuple(out.dw, out.db);
   }
 
   [[nodiscard]] py::tuple filter_shape() const { return tuple4(geometry_.filter_shape()); }

@@ -118,7 +118,11 @@ def pads(mode, size, k, s, d, explicit):
     return before, after, (size + before + after - eff) // s + 1
 
 
-def reference(cfg, x, w, b):
+def conv_taps(cfg):
+    """The geometry of cfg in its layouts: (output shape, output size, taps), where taps
+    yields, for every output element in layout order of the loops (n, oh, ow, co), its flat
+    index, its channel and the in-bounds (input index, filter index) pairs in (kh, kw, i)
+    order. The forward and backward references below both walk it."""
     n, h, wd, cin = cfg["n"], cfg["h"], cfg["w"], cfg["cin"]
     kh, kw, cout, g = cfg["kh"], cfg["kw"], cfg["cout"], cfg["groups"]
     sh, sw = cfg["strides"]
@@ -139,25 +143,37 @@ def reference(cfg, x, w, b):
     def yi(nn, hh, ww, cc):
         return ((nn * cout + cc) * ho + hh) * wo + ww if nchw else ((nn * ho + hh) * wo + ww) * cout + cc
 
-    y = [0.0] * (n * ho * wo * cout)
-    for nn in range(n):
-        for oh in range(ho):
-            for ow in range(wo):
-                for co in range(cout):
-                    grp = co // cog
-                    acc = b[co] if b else 0.0
-                    for a in range(kh):
-                        ih = oh * sh - pt + a * dh
-                        if ih < 0 or ih >= h:
-                            continue
-                        for bb in range(kw):
-                            iw = ow * sw - pl + bb * dw
-                            if iw < 0 or iw >= wd:
+    def taps():
+        for nn in range(n):
+            for oh in range(ho):
+                for ow in range(wo):
+                    for co in range(cout):
+                        grp = co // cog
+                        pairs = []
+                        for a in range(kh):
+                            ih = oh * sh - pt + a * dh
+                            if ih < 0 or ih >= h:
                                 continue
-                            for i in range(cig):
-                                acc += x[xi(nn, ih, iw, grp * cig + i)] * w[wi(a, bb, i, co)]
-                    y[yi(nn, oh, ow, co)] = acc
+                            for bb in range(kw):
+                                iw = ow * sw - pl + bb * dw
+                                if iw < 0 or iw >= wd:
+                                    continue
+                                for i in range(cig):
+                                    pairs.append((xi(nn, ih, iw, grp * cig + i), wi(a, bb, i, co)))
+                        yield yi(nn, oh, ow, co), co, pairs
+
     shape = (n, cout, ho, wo) if nchw else (n, ho, wo, cout)
+    return shape, n * ho * wo * cout, taps()
+
+
+def reference(cfg, x, w, b):
+    shape, size, taps = conv_taps(cfg)
+    y = [0.0] * size
+    for k_y, co, pairs in taps:
+        acc = b[co] if b else 0.0
+        for k, f in pairs:
+            acc += x[k] * w[f]
+        y[k_y] = acc
     return shape, y
 
 
@@ -436,46 +452,14 @@ def case_run_pass_and_verbose(tmp):
 
 def backward_reference(cfg, x, w, dy):
     """dx, dw, db of <conv(x, w) + b, dy>: the forward loop nest, scattering (plain Python)."""
-    n, h, wd, cin = cfg["n"], cfg["h"], cfg["w"], cfg["cin"]
-    kh, kw, cout, g = cfg["kh"], cfg["kw"], cfg["cout"], cfg["groups"]
-    sh, sw = cfg["strides"]
-    dh, dw_ = cfg["dilations"]
-    cig, cog = cin // g, cout // g
-    ex = cfg.get("explicit", (0, 0, 0, 0))
-    pt, _, ho = pads(cfg["padding"], h, kh, sh, dh, ex[0:2])
-    pl, _, wo = pads(cfg["padding"], wd, kw, sw, dw_, ex[2:4])
-    nchw = cfg["data_format"] == "NCHW"
-    oihw = cfg["filter_format"] == "OIHW"
-
-    def xi(nn, hh, ww, cc):
-        return ((nn * cin + cc) * h + hh) * wd + ww if nchw else ((nn * h + hh) * wd + ww) * cin + cc
-
-    def wi(a, bb, i, o):
-        return ((o * cig + i) * kh + a) * kw + bb if oihw else ((a * kw + bb) * cig + i) * cout + o
-
-    def yi(nn, hh, ww, cc):
-        return ((nn * cout + cc) * ho + hh) * wo + ww if nchw else ((nn * ho + hh) * wo + ww) * cout + cc
-
-    dx, dwt, db = [0.0] * len(x), [0.0] * len(w), [0.0] * cout
-    for nn in range(n):
-        for oh in range(ho):
-            for ow in range(wo):
-                for co in range(cout):
-                    d = dy[yi(nn, oh, ow, co)]
-                    db[co] += d
-                    grp = co // cog
-                    for a in range(kh):
-                        ih = oh * sh - pt + a * dh
-                        if ih < 0 or ih >= h:
-                            continue
-                        for bb in range(kw):
-                            iw = ow * sw - pl + bb * dw_
-                            if iw < 0 or iw >= wd:
-                                continue
-                            for i in range(cig):
-                                k, f = xi(nn, ih, iw, grp * cig + i), wi(a, bb, i, co)
-                                dx[k] += d * w[f]
-                                dwt[f] += d * x[k]
+    _, _, taps = conv_taps(cfg)
+    dx, dwt, db = [0.0] * len(x), [0.0] * len(w), [0.0] * cfg["cout"]
+    for k_y, co, pairs in taps:
+        d = dy[k_y]
+        db[co] += d
+        for k, f in pairs:
+            dx[k] += d * w[f]
+            dwt[f] += d * x[k]
     return dx, dwt, db
 
 

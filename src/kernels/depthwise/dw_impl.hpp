@@ -364,7 +364,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
   fill_tables<true>(p, full);
   fill_tables<false>(p, tail);
   constexpr i64 L = V::kLanes;
-  constexpr i64 kMaxGroup = L >= 16 ? 1 : 16 / L;
+  constexpr i64 kMaxGroup = kMaxGroupTiles;
   static_assert(V::kMaxBlock >= generic_bmax(V::kLanes, 1));
   const i64 bmax = min64(p.bmax, V::kMaxBlock);
   const i64 bmin = block_min(bmax);
@@ -441,33 +441,40 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       const i64 steps = (oh_end - oh_begin) * blocks;
       pf_step = (pf_in_lines + pf_out_lines + steps - 1) / steps;
     }
-    for (i64 oh = oh_begin; oh < oh_end; ++oh) {
-      Row r{};
-      r.ih0 = oh * p.sh - p.pad_top;
-      r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
-      r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
-      r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
-      i64 ow0 = 0;
-      for (i64 b = 0; b < blocks; ++b) {
-        const i64 width = base + (b < extra ? 1 : 0);
-        for (i64 q = 0; q < pf_step; ++q) {
-          if (pf_in_lines > 0) {
-            __builtin_prefetch(pf_in, 0, 2);
-            pf_in += 64;
-            --pf_in_lines;
-          } else if (pf_out_lines > 0) {
-            __builtin_prefetch(pf_out, 1, 2);
-            pf_out += 64;
-            --pf_out_lines;
+    // Column strips of whole blocks (p.strip_blocks per strip): the KH input rows a strip
+    // reads stay in L1 while the next output rows read them again.
+    for (i64 sb = 0; sb < blocks; sb += p.strip_blocks) {
+      const i64 se = min64(blocks, sb + p.strip_blocks);
+      const i64 strip_ow0 = sb * base + min64(sb, extra);
+      for (i64 oh = oh_begin; oh < oh_end; ++oh) {
+        Row r{};
+        r.ih0 = oh * p.sh - p.pad_top;
+        r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
+        r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
+        r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
+        i64 ow0 = strip_ow0;
+        for (i64 b = sb; b < se; ++b) {
+          const i64 width = base + (b < extra ? 1 : 0);
+          for (i64 q = 0; q < pf_step; ++q) {
+            if (pf_in_lines > 0) {
+              __builtin_prefetch(pf_in, 0, 2);
+              pf_in += 64;
+              --pf_in_lines;
+            } else if (pf_out_lines > 0) {
+              __builtin_prefetch(pf_out, 1, 2);
+              pf_out += 64;
+              --pf_out_lines;
+            }
           }
+          const i64 wb = width < bmin ? bmin : width;
+          // Tiles sharing a 64-byte line (and a block function) run in one call.
+          for (i64 k = 0; k < count;) {
+            const i64 pair = (k + 1 < count && table[k] == table[k + 1] && L < 16) ? 2 : 1;
+            table[k][wb](p, tiles + k, pair, r, ow0, width);
+            k += pair;
+          }
+          ow0 += width;
         }
-        const i64 wb = width < bmin ? bmin : width;
-        if (count == 2 && table[0] == table[1]) {
-          table[0][wb](p, tiles, 2, r, ow0, width);
-        } else {
-          for (i64 k = 0; k < count; ++k) table[k][wb](p, tiles + k, 1, r, ow0, width);
-        }
-        ow0 += width;
       }
     }
   }

@@ -15,11 +15,12 @@ struct Params {
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo;
   std::int64_t lanes;          // channels per tile (the ISA's vector width in floats)
   std::int64_t tiles;          // ceil(c_out / lanes)
-  std::int64_t group;          // channel tiles per task: one 64-byte line (16 / lanes, >= 1)
+  std::int64_t group;          // channel tiles per task (about 128 bytes of channels)
   std::int64_t groups;         // ceil(tiles / group)
   std::int64_t rows_per_task;  // output rows per task
   std::int64_t row_tiles;      // ceil(ho / rows_per_task)
   std::int64_t bmax;           // widest register block along W (<= the ISA's kMaxBlock)
+  std::int64_t strip_blocks;   // blocks of a row per column strip (rows run inside a strip)
   const float* filter;         // packed [tiles][kh][kw][lanes], zero in lanes >= c_out
   const float* bias;           // [tiles * lanes], zeros when the layer has no bias
   bool stream;                 // non-temporal stores allowed (output larger than the caches)
@@ -32,6 +33,9 @@ struct Params {
 void run_avx512(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
 void run_avx2(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
 void run_portable(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
+
+// Most channel tiles one task walks per block (p.group <= this).
+inline constexpr std::int64_t kMaxGroupTiles = 32;
 
 // Widest W block each ISA instantiates (register budget: block + KW weights + 1 input).
 inline constexpr std::int64_t kMaxBlockAvx512 = 16;

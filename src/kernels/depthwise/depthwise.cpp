@@ -37,7 +37,7 @@ i64 strip_blocks(const Geometry& g, i64 bmax, i64 group_bytes) {
   if (stride % 64 == 0) sets = 64 / std::gcd(stride / 64, i64{64});
   const i64 lines_per_px = std::max<i64>(1, (group_bytes + 63) / 64);
   const i64 budget = sets * 8 / 2;
-  const i64 cols = budget / (g.kh * lines_per_px);         // input columns per strip row
+  const i64 cols = budget / (g.kh * lines_per_px);  // input columns per strip row
   const i64 px = std::max<i64>(1, (cols - (g.kw - 1) * g.dw) / std::max<i64>(1, g.sw));
   const i64 blocks = (g.wo + bmax - 1) / std::max<i64>(1, bmax);
   const i64 width = std::max<i64>(1, (g.wo + blocks - 1) / std::max<i64>(1, blocks));

@@ -227,7 +227,7 @@ template <int KW, int S, int B, bool Full>
 void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;
   const i64 iw0 = ow0 * S - p.pad_left;
-  const i64 pl = iw0 < 0 ? -iw0 : 0;                // padded columns at the left
+  const i64 pl = iw0 < 0 ? -iw0 : 0;                   // padded columns at the left
   const i64 pr = iw0 + kJ > p.w ? iw0 + kJ - p.w : 0;  // and at the right
   if (pl == 0 && pr == 0) {
     block_spec_body<KW, S, B, Full, false>(p, ts, nt, r, ow0, n);

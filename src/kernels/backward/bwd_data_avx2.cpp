@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "kernels/backward/bwd_data_params.hpp"
+#include "kernels/common/unroll.hpp"
 
 namespace groupconv::detail {
 namespace {

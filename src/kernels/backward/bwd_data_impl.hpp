@@ -78,6 +78,74 @@ void depthwise_row(const BwdDataParams& p, const float* dyn, float* dxrow, const
   }
 }
 
+// Depthwise, stride 2 and 3 taps along W, dilation 1, C a multiple of the vector width (the
+// strided 3x3 layers of MobileNet, EfficientNet, ...): the transposed convolution written
+// per dy column instead of per dx column. With u = iw + pad_left = 2 ow + kw, an odd u reads
+// dy column (u - 1) / 2 through tap 1, an even u reads column u/2 - 1 through tap 2 and
+// column u/2 through tap 0. A block owns the 2B dx columns from an even u0 and
+// loads each of the B + 1 dy columns it reads once per kernel row, feeding up to three
+// accumulators: 3 FMAs per dy load, where the gather above loads a dy and a tap per FMA.
+// Per dx value the sum runs over the row taps (kh ascending), then kw = 2 before kw = 0: a
+// fixed order, so the result does not depend on the thread count.
+constexpr int kS2Block = 5;  // 10 accumulators + 3 taps + 1 dy column of the 16 AVX2 registers
+
+inline bool dw_s2k3(const BwdDataParams& p) {
+  return p.cig == 1 && p.cog == 1 && p.sw == 2 && p.kw == 3 && p.dw == 1 && p.c_in % V::kLanes == 0;
+}
+
+template <bool Checked>
+__attribute__((always_inline)) inline void dw_s2k3_block(const BwdDataParams& p, const float* dyn,
+                                                         float* dxrow, const i64* rt, i64 nrt,
+                                                         i64 iw0, i64 c0) {
+  constexpr int B = kS2Block;
+  const i64 C = p.c_in;
+  const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;  // dy column of j = 0
+  Reg acc[2 * B];
+  unroll<2 * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
+  for (i64 r = 0; r < nrt; ++r) {
+    const float* wr = p.wpk + rt[2 * r] * 3 * C + c0;
+    const Reg w0 = V::loadu(wr), w1 = V::loadu(wr + C), w2 = V::loadu(wr + 2 * C);
+    const float* dyr = dyn + (rt[2 * r + 1] * p.wo + ow_first) * C + c0;
+    unroll<B + 1>([&](auto jc) {
+      constexpr int j = decltype(jc)::value;
+      if constexpr (Checked) {
+        const i64 ow = ow_first + j;
+        if (ow < 0 || ow >= p.wo) return;
+      }
+      const Reg d = V::loadu(dyr + j * C);
+      if constexpr (j <= B - 1) acc[2 * j] = V::fma(d, w2, acc[2 * j]);
+      if constexpr (j >= 1) {
+        acc[2 * j - 2] = V::fma(d, w0, acc[2 * j - 2]);
+        acc[2 * j - 1] = V::fma(d, w1, acc[2 * j - 1]);
+      }
+    });
+  }
+  float* out = dxrow + iw0 * C + c0;
+  unroll<2 * B>([&](auto ic) {
+    constexpr int i = decltype(ic)::value;
+    if (!Checked || (iw0 + i >= 0 && iw0 + i < p.w)) V::storeu(out + i * C, acc[i]);
+  });
+}
+
+void depthwise_row_s2k3(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
+                        i64 nrt) {
+  constexpr i64 L = V::kLanes;
+  constexpr i64 B = kS2Block;
+  const i64 C = p.c_in;
+  // The first block starts at an even u0: dx column 0, or -1 (not stored) for an odd pad.
+  for (i64 iw0 = -(p.pad_left % 2); iw0 < p.w; iw0 += 2 * B) {
+    const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
+    const bool inside = iw0 >= 0 && iw0 + 2 * B <= p.w && ow_first >= 0 && ow_first + B < p.wo;
+    for (i64 c0 = 0; c0 < C; c0 += L) {
+      if (inside) {
+        dw_s2k3_block<false>(p, dyn, dxrow, rt, nrt, iw0, c0);
+      } else {
+        dw_s2k3_block<true>(p, dyn, dxrow, rt, nrt, iw0, c0);
+      }
+    }
+  }
+}
+
 void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt, i64 nrt) {
   constexpr i64 L = V::kLanes;
   const i64 G = p.groups, cig = p.cig, cog = p.cog;
@@ -129,7 +197,9 @@ void entry(const BwdDataParams& p, const float* dy, float* dx, i64 begin, i64 en
     const i64 nrt = row_taps(p, ih, scratch);
     const float* dyn = dy + n * p.ho * p.wo * p.c_out;
     float* dxrow = dx + (n * p.h + ih) * p.w * p.c_in;
-    if (p.cig == 1 && p.cog == 1) {
+    if (dw_s2k3(p)) {
+      depthwise_row_s2k3(p, dyn, dxrow, scratch, nrt);
+    } else if (p.cig == 1 && p.cog == 1) {
       depthwise_row(p, dyn, dxrow, scratch, nrt);
     } else {
       grouped_row(p, dyn, dxrow, scratch, nrt);

@@ -23,19 +23,6 @@ using i64 = std::int64_t;
 using Reg = typename V::Reg;
 using Mask = typename V::Mask;
 
-template <int I>
-struct Int {
-  static constexpr int value = I;
-};
-
-template <int N, int I = 0, class F>
-__attribute__((always_inline)) inline void unroll(F&& f) {
-  if constexpr (I < N) {
-    f(Int<I>{});
-    unroll<N, I + 1>(f);
-  }
-}
-
 template <bool Tail>
 __attribute__((always_inline)) inline Reg ld(const float* q, Mask m) {
   if constexpr (Tail) {

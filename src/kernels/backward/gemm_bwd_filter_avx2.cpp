@@ -9,25 +9,13 @@
 #include <utility>
 
 #include "kernels/backward/gemm_bwd_filter_params.hpp"
+#include "kernels/common/unroll.hpp"
 
 namespace groupconv::detail {
 namespace {
 
 using i64 = std::int64_t;
 using P = GemmBwdFilterParams;
-
-template <int I>
-struct Int {
-  static constexpr int value = I;
-};
-
-template <int N, int I = 0, class F>
-__attribute__((always_inline)) inline void unroll(F&& f) {
-  if constexpr (I < N) {
-    f(Int<I>{});
-    unroll<N, I + 1>(f);
-  }
-}
 
 inline __m256i lane_mask(i64 n) {
   const int k = n < 0 ? 0 : (n > 8 ? 8 : static_cast<int>(n));

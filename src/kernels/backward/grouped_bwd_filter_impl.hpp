@@ -20,19 +20,6 @@
 using i64 = std::int64_t;
 using Reg = typename V::Reg;
 
-template <int I>
-struct Int {
-  static constexpr int value = I;
-};
-
-template <int N, int I = 0, class F>
-__attribute__((always_inline)) inline void unroll(F&& f) {
-  if constexpr (I < N) {
-    f(Int<I>{});
-    unroll<N, I + 1>(f);
-  }
-}
-
 struct Task {
   i64 oc0;              // first output channel of the vector
   typename V::Mask m;   // active output lanes

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/unroll.hpp"
 #include "kernels/depthwise/dw_params.hpp"
 
 namespace groupconv::detail::dw {

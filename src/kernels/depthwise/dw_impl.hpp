@@ -44,21 +44,6 @@
 using i64 = std::int64_t;
 using Reg = typename V::Reg;
 
-template <int I>
-struct Int {
-  static constexpr int value = I;
-};
-
-// Calls f(Int<0>), ..., f(Int<N-1>): a compile-time loop, so every index below is a constant
-// and accumulator arrays are kept in registers.
-template <int N, int I = 0, class F>
-__attribute__((always_inline)) inline void unroll(F&& f) {
-  if constexpr (I < N) {
-    f(Int<I>{});
-    unroll<N, I + 1>(f);
-  }
-}
-
 inline i64 min64(i64 a, i64 b) { return a < b ? a : b; }
 
 // What border blocks read for input columns in the padding.

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "kernels/common/unroll.hpp"
 #include "kernels/depthwise/dw_params.hpp"
 
 namespace groupconv::detail::dw {

@@ -423,7 +423,7 @@ namespace {
 // dilations, every padding mode, both layouts; 1 and 2 threads bit-identical.
 TEST(Backward, StridedInputGradientGatherEdgeCases) {
   std::mt19937 rng(4242);
-  int gathered = 0, phased = 0;
+  int gathered = 0, phased = 0, s2k3 = 0;
   const std::pair<int, int> channels[] = {{1, 1},  {2, 3}, {4, 4},  {8, 8},
                                           {16, 5}, {9, 2}, {17, 16}};
   int variant = 0;
@@ -477,7 +477,10 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
             if (threads < 0) opt.force_kernel = "bwd_direct";
             BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
             if (threads < 0 || cig == 1) {
-              ASSERT_NE(plan.kernel_name().find("gather"), std::string::npos) << plan.kernel_name();
+              const std::string& kn = plan.kernel_name();
+              ASSERT_TRUE(kn.find("gather") != std::string::npos ||
+                          kn.find("s2k3") != std::string::npos)
+                  << kn;
             }
             phased += plan.kernel_name().find("phases") != std::string::npos ? 1 : 0;
             std::vector<float> dx(dx_ref.size(), NAN);
@@ -491,6 +494,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
               ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)));
             }
             gathered += plan.kernel_name().find("gather") != std::string::npos ? 1 : 0;
+            s2k3 += plan.kernel_name().find("s2k3") != std::string::npos ? 1 : 0;
           }
         }
       }
@@ -498,6 +502,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
   }
   EXPECT_GT(gathered, 60);
   EXPECT_GT(phased, 20);
+  EXPECT_GT(s2k3, 10);
 }
 
 }  // namespace
@@ -583,20 +588,26 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
 namespace groupconv {
 namespace {
 
-// The depthwise stride-2, 3-tap input gradient (per-dy-column blocks of 10 dx columns): every
+// The stride-2, 3-tap input gradient (per-dy-column blocks of 10 dx columns), depthwise and
+// grouped: every
 // row width from 1 to 41 (interior blocks, edge blocks on either side, rows narrower than a
 // block), left pads 0, 1 and 2 (even and odd block origins), forward outputs that stop short
 // of the input's right edge (VALID), channel counts that are and are not a multiple of the
 // vector (the latter take the plain gather), stride 2 or 1 along H; every ISA level, 1, 2 and
 // 3 threads bit-identical.
-TEST(Backward, DepthwiseStride2InputGradientEveryWidth) {
+TEST(Backward, Stride2InputGradientEveryWidth) {
   std::mt19937 rng(777);
   int checked = 0;
   for (int w = 1; w <= 41; ++w) {
-    for (int variant = 0; variant < 3; ++variant) {
+    for (int variant = 0; variant < 5; ++variant) {
+      // 0-2 depthwise (12 channels: not whole vectors, the gather); 3-4 grouped with the
+      // group's input channels filling one or two vectors, several output channels.
       const int c = variant == 2 ? 12 : 16 * (1 + w % 2);
+      const int groups = variant < 3 ? c : 2;
+      const int cig = variant < 3 ? 1 : 8 * (variant - 2);
+      const int cog = variant < 3 ? 1 : 3 + variant;
       ConvDesc d;
-      d.groups = c;
+      d.groups = groups;
       d.strides = {1 + w % 2, 2};
       switch ((w + variant) % 4) {
         case 0:
@@ -613,7 +624,7 @@ TEST(Backward, DepthwiseStride2InputGradientEveryWidth) {
           d.padding = Padding::kExplicit;
           d.explicit_pads = {0, 2, 2, 0};
       }
-      const Shapes s = shapes_for(d, 1 + w % 2, 5, w, c, 3, 3, 1, c, false);
+      const Shapes s = shapes_for(d, 1 + w % 2, 5, w, groups * cig, 3, 3, cig, groups * cog, false);
       Geometry g;
       try {
         g = resolve(d, s);
@@ -647,7 +658,7 @@ TEST(Backward, DepthwiseStride2InputGradientEveryWidth) {
       }
     }
   }
-  EXPECT_GT(checked, 300);
+  EXPECT_GT(checked, 500);
 }
 
 }  // namespace

@@ -146,6 +146,76 @@ void depthwise_row_s2k3(const BwdDataParams& p, const float* dyn, float* dxrow, 
   }
 }
 
+// Grouped, same stride-2 3-tap W geometry, Cig a multiple of the vector width (ResNeXt's
+// strided 3x3 layers): the block layout of dw_s2k3_block with a group's Cig input channels
+// as lanes. For each row tap and output channel o of the group the three taps' filter
+// vectors (over i) stay in registers while every dy column of the block broadcasts its
+// value o into up to three dx accumulators: 3 FMAs per broadcast, where the gather loads a
+// filter vector and a broadcast per FMA. Per dx value the sum runs over the row taps (kh
+// ascending), then o, then kw = 2 before kw = 0: a fixed order.
+inline bool gconv_s2k3(const BwdDataParams& p) {
+  return p.cig >= 2 && p.sw == 2 && p.kw == 3 && p.dw == 1 && p.cig % V::kLanes == 0;
+}
+
+template <bool Checked>
+__attribute__((always_inline)) inline void gconv_s2k3_block(const BwdDataParams& p,
+                                                            const float* dyn, float* dxrow,
+                                                            const i64* rt, i64 nrt, i64 iw0, i64 gr,
+                                                            i64 i0) {
+  constexpr int B = kS2Block;
+  const i64 cig = p.cig, cog = p.cog;
+  const i64 tap_stride = p.groups * cog * cig;  // packed [KH*KW][G][Cog][Cig]
+  const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
+  Reg acc[2 * B];
+  unroll<2 * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
+  for (i64 r = 0; r < nrt; ++r) {
+    const float* wr = p.wpk + rt[2 * r] * 3 * tap_stride + gr * cog * cig + i0;
+    const float* dyr = dyn + (rt[2 * r + 1] * p.wo + ow_first) * p.c_out + gr * cog;
+    for (i64 o = 0; o < cog; ++o) {
+      const Reg w0 = V::loadu(wr + o * cig);
+      const Reg w1 = V::loadu(wr + tap_stride + o * cig);
+      const Reg w2 = V::loadu(wr + 2 * tap_stride + o * cig);
+      unroll<B + 1>([&](auto jc) {
+        constexpr int j = decltype(jc)::value;
+        if constexpr (Checked) {
+          const i64 ow = ow_first + j;
+          if (ow < 0 || ow >= p.wo) return;
+        }
+        const Reg d = V::set1(dyr[j * p.c_out + o]);
+        if constexpr (j <= B - 1) acc[2 * j] = V::fma(d, w2, acc[2 * j]);
+        if constexpr (j >= 1) {
+          acc[2 * j - 2] = V::fma(d, w0, acc[2 * j - 2]);
+          acc[2 * j - 1] = V::fma(d, w1, acc[2 * j - 1]);
+        }
+      });
+    }
+  }
+  float* out = dxrow + iw0 * p.c_in + gr * cig + i0;
+  unroll<2 * B>([&](auto ic) {
+    constexpr int i = decltype(ic)::value;
+    if (!Checked || (iw0 + i >= 0 && iw0 + i < p.w)) V::storeu(out + i * p.c_in, acc[i]);
+  });
+}
+
+void grouped_row_s2k3(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
+                      i64 nrt) {
+  constexpr i64 L = V::kLanes;
+  constexpr i64 B = kS2Block;
+  for (i64 iw0 = -(p.pad_left % 2); iw0 < p.w; iw0 += 2 * B) {
+    const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
+    const bool inside = iw0 >= 0 && iw0 + 2 * B <= p.w && ow_first >= 0 && ow_first + B < p.wo;
+    for (i64 gr = 0; gr < p.groups; ++gr) {
+      for (i64 i0 = 0; i0 < p.cig; i0 += L) {
+        if (inside) {
+          gconv_s2k3_block<false>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+        } else {
+          gconv_s2k3_block<true>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+        }
+      }
+    }
+  }
+}
+
 void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt, i64 nrt) {
   constexpr i64 L = V::kLanes;
   const i64 G = p.groups, cig = p.cig, cog = p.cog;
@@ -201,6 +271,8 @@ void entry(const BwdDataParams& p, const float* dy, float* dx, i64 begin, i64 en
       depthwise_row_s2k3(p, dyn, dxrow, scratch, nrt);
     } else if (p.cig == 1 && p.cog == 1) {
       depthwise_row(p, dyn, dxrow, scratch, nrt);
+    } else if (gconv_s2k3(p)) {
+      grouped_row_s2k3(p, dyn, dxrow, scratch, nrt);
     } else {
       grouped_row(p, dyn, dxrow, scratch, nrt);
     }

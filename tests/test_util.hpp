@@ -19,6 +19,26 @@ inline std::vector<float> random_floats(std::size_t n, std::uint32_t seed) {
   return v;
 }
 
+// Uniform values in [-1, 1) of type T (float data, or double for the float64 identities)
+// from the caller's generator, so a test's draws stay one deterministic sequence.
+template <typename T>
+std::vector<T> random_vector(std::size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<double> dist(-1.0, 1.0);
+  std::vector<T> v(n);
+  for (auto& x : v) x = static_cast<T>(dist(rng));
+  return v;
+}
+
+// The ISA levels this CPU runs, lowest first: the loops that test every kernel variant (the
+// others are skipped here and run on a machine that has them).
+inline std::vector<Isa> runnable_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
+    if (effective_isa(isa) == isa) out.push_back(isa);
+  }
+  return out;
+}
+
 inline double rel_l2(const std::vector<float>& got, const std::vector<float>& want) {
   double num = 0, den = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {

@@ -9,6 +9,7 @@
 namespace groupconv {
 namespace {
 
+using testing::random_vector;
 using testing::rel_l2;
 using testing::shapes_for;
 
@@ -52,14 +53,6 @@ Case random_case(std::mt19937& rng) {
   return {d, s, resolve(d, s)};
 }
 
-template <typename T>
-std::vector<T> randv(std::size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(dist(rng));
-  return v;
-}
-
 double dot(const std::vector<double>& a, const std::vector<double>& b) {
   double s = 0;
   for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
@@ -77,9 +70,9 @@ TEST(Backward, AdjointIdentitiesHoldInDouble) {
   for (int iter = 0; iter < 200; ++iter) {
     const Case c = random_case(rng);
     const Geometry& g = c.g;
-    const auto x = randv<double>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto w = randv<double>(static_cast<std::size_t>(g.filter_elements()), rng);
-    const auto dy = randv<double>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto x = random_vector<double>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = random_vector<double>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = random_vector<double>(static_cast<std::size_t>(g.output_elements()), rng);
     std::vector<double> y(dy.size()), dx(x.size()), dw(w.size()),
         db(static_cast<std::size_t>(g.c_out));
     reference_conv2d(g, x.data(), w.data(), nullptr, y.data());
@@ -102,11 +95,11 @@ TEST(Backward, FiniteDifferencesAgreeWithGradients) {
   for (int iter = 0; iter < 30; ++iter) {
     const Case c = random_case(rng);
     const Geometry& g = c.g;
-    const auto x = randv<double>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto w = randv<double>(static_cast<std::size_t>(g.filter_elements()), rng);
-    const auto dy = randv<double>(static_cast<std::size_t>(g.output_elements()), rng);
-    const auto vx = randv<double>(x.size(), rng);
-    const auto vw = randv<double>(w.size(), rng);
+    const auto x = random_vector<double>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = random_vector<double>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = random_vector<double>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto vx = random_vector<double>(x.size(), rng);
+    const auto vw = random_vector<double>(w.size(), rng);
     auto loss = [&](const std::vector<double>& xx, const std::vector<double>& ww) {
       std::vector<double> y(dy.size());
       reference_conv2d(g, xx.data(), ww.data(), nullptr, y.data());
@@ -134,9 +127,9 @@ TEST(Backward, PlansMatchReferenceAndAreThreadInvariant) {
   for (int iter = 0; iter < 240; ++iter) {
     const Case c = random_case(rng);
     const Geometry& g = c.g;
-    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto w = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
-    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto w = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
     std::vector<float> dx_ref(x.size()), dw_ref(w.size()),
         db_ref(static_cast<std::size_t>(g.c_out));
     reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
@@ -229,13 +222,12 @@ TEST(Backward, DepthwiseFilterGradientEdgeCases) {
       } catch (const ShapeError&) {
         continue;  // VALID with a kernel larger than the input
       }
-      const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
-      const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
       std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
       std::vector<float> db_ref(static_cast<std::size_t>(c));
       reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-      for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-        if (effective_isa(isa) != isa) continue;
+      for (Isa isa : testing::runnable_isas()) {
         std::vector<float> first;
         for (int threads : {1, 2}) {
           PlanOptions opt;
@@ -300,13 +292,12 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
     d.padding = k.pad;
     const Shapes s = shapes_for(d, k.n, k.h, k.w, k.c, k.kh, k.kw, 1, k.c, k.bias);
     const Geometry g = resolve(d, s);
-    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
     std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
     std::vector<float> db_ref(static_cast<std::size_t>(k.c));
     reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-    for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-      if (effective_isa(isa) != isa) continue;
+    for (Isa isa : testing::runnable_isas()) {
       std::vector<float> first_dw, first_db;
       for (int threads : {1, 2, 3}) {
         PlanOptions opt;
@@ -381,13 +372,12 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
       const Shapes s = shapes_for(d, 1 + groups % 2, 7 + variant, 12 - variant, groups * cig, kh,
                                   kw, cig, groups * cog, true);
       const Geometry g = resolve(d, s);
-      const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
-      const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
       std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
       std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
       reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-      for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-        if (effective_isa(isa) != isa) continue;
+      for (Isa isa : testing::runnable_isas()) {
         std::vector<float> first;
         for (int threads : {1, 2}) {
           PlanOptions opt;
@@ -461,12 +451,11 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
         } catch (const ShapeError&) {
           continue;
         }
-        const auto w = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
-        const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+        const auto w = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+        const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
         std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
         reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
-        for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-          if (effective_isa(isa) != isa) continue;
+        for (Isa isa : testing::runnable_isas()) {
           std::vector<float> first;
           for (int threads : {1, 2, -1, -2}) {
             // Negative: the same thread count with the direct gather pinned (grouped strided
@@ -555,8 +544,8 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
     const Shapes s =
         shapes_for(d, c.n, c.h, c.w, c.groups * c.cig, c.kh, c.kw, c.cig, c.groups * c.cog, true);
     const Geometry g = resolve(d, s);
-    const auto x = randv<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
     std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
     std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
     reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
@@ -631,12 +620,11 @@ TEST(Backward, Stride2InputGradientEveryWidth) {
       } catch (const ShapeError&) {
         continue;  // VALID on a row narrower than the kernel
       }
-      const auto wt = randv<float>(static_cast<std::size_t>(g.filter_elements()), rng);
-      const auto dy = randv<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
       std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
       reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
-      for (Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
-        if (effective_isa(isa) != isa) continue;
+      for (Isa isa : testing::runnable_isas()) {
         std::vector<float> first;
         for (int threads : {1, 2, 3}) {
           PlanOptions opt;

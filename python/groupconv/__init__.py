@@ -10,7 +10,9 @@ Two call styles, one engine:
 
 Gradients (training): :func:`groupconv.conv2d_backward_data` (dL/dinput) and
 :func:`groupconv.conv2d_backward_filter` (dL/dfilters, dL/dbias) take the forward call's
-arguments (``groupconv.nn.conv2d_input`` / ``conv2d_weight`` mirror ``torch.nn.grad``). Autograd:
+arguments (``groupconv.nn.conv2d_input`` / ``conv2d_weight`` mirror ``torch.nn.grad``);
+:class:`groupconv.BackwardDataPlan` (filter packed once) and :class:`groupconv.BackwardFilterPlan`
+are their plans for repeated calls on one shape. Autograd:
 :mod:`groupconv.torch` (``torch.autograd.Function`` and an ``nn.Conv2d`` replacement) and
 :mod:`groupconv.tf` (``tf.custom_gradient``); ``import groupconv`` imports neither framework --
 they load on ``import groupconv.torch`` / ``import groupconv.tf`` (or first attribute access).
@@ -24,8 +26,8 @@ text; wrong dtypes and non-arrays raise :class:`groupconv.DTypeError` (also a ``
 """
 
 from . import nn
-from ._api import (CheckResult, Plan, check, conv2d, conv2d_backward_data,
-                   conv2d_backward_filter)
+from ._api import (BackwardDataPlan, BackwardFilterPlan, CheckResult, Plan, check, conv2d,
+                   conv2d_backward_data, conv2d_backward_filter)
 from ._args import get_num_threads, set_num_threads
 from ._core import detected_isa as _detected_isa
 from ._errors import DTypeError, ShapeError
@@ -36,6 +38,8 @@ __all__ = [
     "conv2d",
     "conv2d_backward_data",
     "conv2d_backward_filter",
+    "BackwardDataPlan",
+    "BackwardFilterPlan",
     "check",
     "CheckResult",
     "Plan",

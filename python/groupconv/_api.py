@@ -1,4 +1,5 @@
-"""The TensorFlow-style API: groupconv.conv2d, groupconv.check, groupconv.Plan."""
+"""The TensorFlow-style API: groupconv.conv2d, groupconv.check, groupconv.Plan, the backward
+passes and their plans."""
 
 from __future__ import annotations
 
@@ -391,3 +392,193 @@ def conv2d_backward_filter(input: Array, grad_output: Array, filter_shape: Any, 
     fshape = _shape_list(filter_shape, "filter_shape")
     dw, db = _core.conv2d_backward_filter(x, dy, fshape, True, desc)
     return dw, db
+
+
+def _restore_batch(shape: Tuple[int, ...], lead: Optional[Tuple[int, ...]]) -> Tuple[int, ...]:
+    return shape if lead is None else lead + tuple(shape[1:])
+
+
+class BackwardDataPlan:
+    """The input gradient of :func:`conv2d` with its filter packed once, for repeated calls.
+
+    ``BackwardDataPlan(filters, input_shape, strides, padding, ...)`` takes
+    :func:`conv2d_backward_data`'s arguments without ``grad_output`` (the forward call's,
+    TensorFlow conventions); calling the plan with ``dy`` computes
+    ``conv2d_backward_data(dy, filters, input_shape, ...)``, bit for bit::
+
+        plan = groupconv.BackwardDataPlan(w, x.shape, strides=2, padding="SAME", groups=4)
+        dx = plan(dy)                 # no validation, packing or allocation beyond dx
+
+    Args:
+      filters: the forward filter, HWIO ``[KH, KW, C_in / groups, C_out]`` (or OIHW with
+        ``filter_format="OIHW"``), float32. Validated and packed once, here: later changes to
+        the caller's array do not affect the plan.
+      input_shape: the forward input's shape (a tuple, or an array whose ``.shape`` is used),
+        ``[*batch, H, W, C_in]`` (NHWC) or ``[*batch, C_in, H, W]`` (NCHW). A plan serves
+        this one shape.
+      strides, padding, data_format, dilations, groups, filter_format: as in :func:`conv2d`.
+      threads: worker threads of every call; ``None`` = :func:`set_num_threads`'s setting
+        now. The result is bit-identical for any count.
+
+    Raises:
+      ShapeError: invalid forward arguments (the same diagnostics as :func:`conv2d`).
+      DTypeError: a non-float32 ``filters``.
+
+    One plan may be called from several Python threads; its calls are serialised. The GIL is
+    released while computing.
+    """
+
+    def __init__(self, filters: Array, input_shape: Any, strides: Any, padding: Any,
+                 data_format: str = "NHWC", dilations: Any = None,
+                 groups: Optional[int] = None, *, filter_format: str = "HWIO",
+                 threads: Optional[int] = None) -> None:
+        desc, _ = _args.tf_desc(strides, padding, data_format, dilations, groups,
+                                filter_format, threads)
+        ishape = _shape_list(input_shape, "input_shape")
+        flat, self._lead = _flatten_shape(ishape)
+        w = as_float32(filters, "filters")
+        # The forward output's shape, with the forward's diagnostics for invalid arguments.
+        dy_shape = list(_core.resolve(flat, list(w.shape), None, desc)["output_shape"])
+        self._plan = _core.BackwardDataPlan(w, flat, dy_shape, desc)
+        self._input_shape = tuple(ishape)
+        self._grad_output_shape = _restore_batch(tuple(dy_shape), self._lead)
+
+    def __call__(self, grad_output: Array) -> Float32Array:
+        """``dx`` for ``grad_output`` (``dy``, exactly :attr:`grad_output_shape`).
+
+        Returns:
+          A new float32 numpy array of shape :attr:`input_shape` (64-byte aligned).
+
+        Raises:
+          ShapeError: a ``grad_output`` of another shape (GC018, naming both shapes).
+          DTypeError: a non-float32 ``grad_output``.
+        """
+        dy = as_float32(grad_output, "grad_output")
+        if self._lead is not None and tuple(dy.shape[:-3]) == self._lead:
+            dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+        dx: Float32Array = self._plan(dy)
+        if self._lead is not None:
+            dx = dx.reshape(self._input_shape)
+        return dx
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        """The forward input's shape: the shape of every ``dx``."""
+        return self._input_shape
+
+    @property
+    def grad_output_shape(self) -> Tuple[int, ...]:
+        """The forward output's shape: the shape ``grad_output`` must have."""
+        return self._grad_output_shape
+
+    @property
+    def kernel_name(self) -> str:
+        """The kernel chosen for this geometry."""
+        return str(self._plan.kernel_name)
+
+    def __repr__(self) -> str:
+        return (f"<groupconv.BackwardDataPlan grad_output {self._grad_output_shape} -> input "
+                f"{self._input_shape}, kernel {self.kernel_name}>")
+
+
+class BackwardFilterPlan:
+    """The filter and bias gradients of :func:`conv2d`, planned once for repeated calls.
+
+    Validation and kernel selection happen here, once, for one input shape (e.g. every
+    training step of a layer); there is no filter to pack (the filter is the output).
+
+    ``BackwardFilterPlan(input_shape, filter_shape, strides, padding, ...)`` takes the
+    forward call's shapes and arguments (TensorFlow conventions); calling the plan with
+    ``(input, grad_output)`` computes ``conv2d_backward_filter(input, grad_output,
+    filter_shape, ...)``, bit for bit::
+
+        plan = groupconv.BackwardFilterPlan(x.shape, w.shape, strides=2, padding="SAME",
+                                            groups=4)
+        dw, db = plan(x, dy)
+
+    Args:
+      input_shape: the forward input's shape (a tuple, or an array whose ``.shape`` is used),
+        ``[*batch, H, W, C_in]`` (NHWC) or ``[*batch, C_in, H, W]`` (NCHW). A plan serves
+        this one shape.
+      filter_shape: the forward filter's shape, HWIO ``[KH, KW, C_in / groups, C_out]`` (or
+        OIHW ``[C_out, C_in / groups, KH, KW]`` with ``filter_format="OIHW"``).
+      strides, padding, data_format, dilations, groups, filter_format: as in :func:`conv2d`.
+      threads: worker threads of every call; ``None`` = :func:`set_num_threads`'s setting
+        now. The reduction over batch and pixels runs in a fixed order: bit-identical for
+        any count.
+
+    Raises:
+      ShapeError: invalid forward arguments (the same diagnostics as :func:`conv2d`).
+
+    One plan may be called from several Python threads; its calls are serialised. The GIL is
+    released while computing.
+    """
+
+    def __init__(self, input_shape: Any, filter_shape: Any, strides: Any, padding: Any,
+                 data_format: str = "NHWC", dilations: Any = None,
+                 groups: Optional[int] = None, *, filter_format: str = "HWIO",
+                 threads: Optional[int] = None) -> None:
+        desc, _ = _args.tf_desc(strides, padding, data_format, dilations, groups,
+                                filter_format, threads)
+        ishape = _shape_list(input_shape, "input_shape")
+        fshape = _shape_list(filter_shape, "filter_shape")
+        flat, self._lead = _flatten_shape(ishape)
+        # The forward output's shape, with the forward's diagnostics for invalid arguments.
+        dy_shape = list(_core.resolve(flat, fshape, None, desc)["output_shape"])
+        self._plan = _core.BackwardFilterPlan(flat, fshape, dy_shape, desc)
+        self._input_shape = tuple(ishape)
+        self._filter_shape = tuple(fshape)
+        self._grad_output_shape = _restore_batch(tuple(dy_shape), self._lead)
+
+    def __call__(self, input: Array, grad_output: Array,  # noqa: A002
+                 bias_grad: bool = True) -> Tuple[Float32Array, Optional[Float32Array]]:
+        """``(dL/dfilters, dL/dbias)`` for the forward ``input`` and ``grad_output`` (``dy``).
+
+        Args:
+          input: float32, exactly :attr:`input_shape`.
+          grad_output: float32, exactly :attr:`grad_output_shape`.
+          bias_grad: ``True`` (default, as :func:`conv2d_backward_filter`): also the bias
+            gradient; ``False``: ``db`` is ``None`` (not computed).
+
+        Returns:
+          ``(dw, db)``: new float32 numpy arrays, ``dw`` of shape :attr:`filter_shape` (the
+          plan's filter format), ``db`` of shape ``[C_out]`` or ``None``.
+
+        Raises:
+          ShapeError: an ``input`` of another shape than planned, or a ``grad_output`` of
+            another shape than the forward output (GC018, naming both shapes).
+          DTypeError: a non-float32 ``input`` or ``grad_output``.
+        """
+        x = as_float32(input, "input")
+        if self._lead is not None and tuple(x.shape[:-3]) == self._lead:
+            x, _ = _flatten_batch(x)  # otherwise the core names both shapes
+        dy = as_float32(grad_output, "grad_output")
+        if self._lead is not None and tuple(dy.shape[:-3]) == self._lead:
+            dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+        dw, db = self._plan(x, dy, bool(bias_grad))
+        return dw, db
+
+    @property
+    def input_shape(self) -> Tuple[int, ...]:
+        """The forward input's shape: the shape ``input`` must have."""
+        return self._input_shape
+
+    @property
+    def filter_shape(self) -> Tuple[int, ...]:
+        """The forward filter's shape (the plan's filter format): the shape of every ``dw``."""
+        return self._filter_shape
+
+    @property
+    def grad_output_shape(self) -> Tuple[int, ...]:
+        """The forward output's shape: the shape ``grad_output`` must have."""
+        return self._grad_output_shape
+
+    @property
+    def kernel_name(self) -> str:
+        """The kernel chosen for this geometry."""
+        return str(self._plan.kernel_name)
+
+    def __repr__(self) -> str:
+        return (f"<groupconv.BackwardFilterPlan input {self._input_shape}, grad_output "
+                f"{self._grad_output_shape} -> filter {self._filter_shape}, kernel "
+                f"{self.kernel_name}>")

@@ -563,3 +563,192 @@ def test_misc_exports():
     assert issubclass(groupconv.ShapeError, ValueError)
     assert issubclass(groupconv.DTypeError, groupconv.ShapeError)
     assert issubclass(groupconv.DTypeError, TypeError)
+
+
+# ---- backward plans ---------------------------------------------------------------------------
+
+# (input shape, filter shape, forward kwargs): grouped, depthwise (multiplier 1 and 2), NCHW,
+# OIHW, dilations with and without strides, explicit / SAME_LOWER padding, even kernel,
+# grouped pointwise, TF's leading batch dims, an empty batch.
+BACKWARD_GEOMETRIES = [
+    ((2, 9, 9, 8), (3, 3, 2, 12), dict(strides=2, padding="SAME", groups=4)),
+    ((1, 10, 11, 6), (3, 3, 1, 6), dict(strides=1, padding="SAME")),
+    ((2, 11, 9, 6), (5, 5, 1, 12), dict(strides=2, padding="VALID", groups=6)),
+    ((2, 6, 9, 9), (12, 2, 3, 3),
+     dict(strides=[1, 1, 2, 2], padding=[[0, 0], [0, 0], [1, 0], [2, 1]], data_format="NCHW",
+          groups=3, filter_format="OIHW")),
+    ((1, 11, 11, 4), (3, 3, 4, 8), dict(strides=1, padding="SAME", dilations=2)),
+    ((2, 12, 10, 8), (8, 4, 3, 3),
+     dict(strides=2, padding="SAME_LOWER", dilations=[2, 1], groups=2, filter_format="OIHW")),
+    ((2, 8, 8, 16), (1, 1, 4, 8), dict(strides=2, padding="VALID", groups=4)),
+    ((2, 3, 7, 7, 4), (2, 2, 2, 6), dict(strides=1, padding="SAME", groups=2)),
+    ((0, 9, 9, 8), (3, 3, 2, 12), dict(strides=2, padding="SAME", groups=4)),
+]
+
+
+@pytest.mark.parametrize("ishape,fshape,kw", BACKWARD_GEOMETRIES)
+def test_backward_plans_match_one_shot(ishape, fshape, kw, rng):
+    x = rng.standard_normal(ishape).astype(np.float32)
+    w = rng.standard_normal(fshape).astype(np.float32)
+    oshape = groupconv.check(ishape, fshape, **kw).output_shape
+    dy = rng.standard_normal(oshape).astype(np.float32)
+    want_dx = groupconv.conv2d_backward_data(dy, w, ishape, **kw)
+    want_dw, want_db = groupconv.conv2d_backward_filter(x, dy, fshape, **kw)
+    assert want_dx.shape == ishape and want_dw.shape == fshape and want_db.shape == (dy.shape[
+        1 if kw.get("data_format") == "NCHW" else -1],)
+
+    pd = groupconv.BackwardDataPlan(w, ishape, **kw)
+    assert pd.input_shape == ishape and pd.grad_output_shape == oshape
+    assert isinstance(pd.kernel_name, str) and pd.kernel_name
+    assert "BackwardDataPlan" in repr(pd)
+    pf = groupconv.BackwardFilterPlan(x, w, **kw)  # shapes may be given as arrays
+    assert pf.input_shape == ishape and pf.filter_shape == fshape
+    assert pf.grad_output_shape == oshape
+    assert isinstance(pf.kernel_name, str) and pf.kernel_name
+    assert "BackwardFilterPlan" in repr(pf)
+    for _ in range(3):  # repeated calls: the same bits, fresh arrays
+        dx = pd(dy)
+        assert dx.dtype == np.float32 and dx.shape == ishape
+        np.testing.assert_array_equal(dx, want_dx)
+        dw, db = pf(x, dy)
+        assert dw.dtype == np.float32 and db.dtype == np.float32
+        np.testing.assert_array_equal(dw, want_dw)
+        np.testing.assert_array_equal(db, want_db)
+        dw2, db2 = pf(input=x, grad_output=dy, bias_grad=False)
+        assert db2 is None
+        np.testing.assert_array_equal(dw2, want_dw)
+    assert pd(dy) is not pd(dy)
+    # threads: another count, the same bits
+    np.testing.assert_array_equal(groupconv.BackwardDataPlan(w, ishape, **kw, threads=2)(dy),
+                                  want_dx)
+    dw3, db3 = groupconv.BackwardFilterPlan(ishape, fshape, **kw, threads=2)(x, dy)
+    np.testing.assert_array_equal(dw3, want_dw)
+    np.testing.assert_array_equal(db3, want_db)
+
+
+def _reference_backward_nhwc(x, w, dy, strides, dilations, pads):
+    """Float64 (dx, dw, db) of reference_nhwc by linearity: dx[k] = <conv(e_k, w), dy>,
+    dw[k] = <conv(x, e_k), dy> (e_k: the k-th unit tensor), db = dy summed over N, H, W."""
+    dy = np.asarray(dy, np.float64)
+    n, h, wd, c = x.shape
+    basis = np.eye(h * wd * c).reshape(h * wd * c, h, wd, c)
+    y = reference_nhwc(basis, w, strides, dilations, pads)  # [h * wd * c, ho, wo, cout]
+    dx = np.einsum("kabo,nabo->nk", y, dy).reshape(x.shape)
+    dw = np.empty(w.shape)
+    for k in np.ndindex(*w.shape):
+        e = np.zeros(w.shape)
+        e[k] = 1.0
+        dw[k] = np.sum(reference_nhwc(x, e, strides, dilations, pads) * dy)
+    return dx, dw, dy.sum(axis=(0, 1, 2))
+
+
+def test_backward_plans_float64_reference(rng):
+    # NHWC / HWIO, grouped, strides (2, 1), dilations (1, 2), asymmetric explicit pads
+    x = rng.standard_normal((2, 9, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 2, 12)).astype(np.float32)
+    kw = dict(strides=[2, 1], padding=[[0, 0], [1, 2], [0, 1], [0, 0]], dilations=[1, 2],
+              groups=4)
+    pd = groupconv.BackwardDataPlan(w, x.shape, **kw)
+    dy = rng.standard_normal(pd.grad_output_shape).astype(np.float32)
+    dx = pd(dy)
+    dw, db = groupconv.BackwardFilterPlan(x.shape, w.shape, **kw)(x, dy)
+    rdx, rdw, rdb = _reference_backward_nhwc(x, w, dy, (2, 1), (1, 2), (1, 2, 0, 1))
+    assert rel_l2(dx, rdx) < TOL and rel_l2(dw, rdw) < TOL and rel_l2(db, rdb) < TOL
+    # NCHW / OIHW depthwise (multiplier 2), stride 2, SAME: the reference in NHWC / HWIO
+    xc = rng.standard_normal((1, 6, 7, 7)).astype(np.float32)
+    wc = rng.standard_normal((12, 1, 3, 3)).astype(np.float32)
+    kw = dict(strides=2, padding="SAME", data_format="NCHW", groups=6, filter_format="OIHW")
+    pd = groupconv.BackwardDataPlan(wc, xc.shape, **kw)
+    assert pd.grad_output_shape == (1, 12, 4, 4)
+    dyc = rng.standard_normal(pd.grad_output_shape).astype(np.float32)
+    dx = pd(dyc)
+    dw, db = groupconv.BackwardFilterPlan(xc.shape, wc.shape, **kw)(xc, dyc)
+    rdx, rdw, rdb = _reference_backward_nhwc(
+        xc.transpose(0, 2, 3, 1), wc.transpose(2, 3, 1, 0), dyc.transpose(0, 2, 3, 1), (2, 2),
+        (1, 1), same_pads(7, 3, 2, 1) + same_pads(7, 3, 2, 1))
+    assert rel_l2(dx, rdx.transpose(0, 3, 1, 2)) < TOL
+    assert rel_l2(dw, rdw.transpose(3, 2, 0, 1)) < TOL
+    assert rel_l2(db, rdb) < TOL
+
+
+def test_backward_plans_wrong_grad_output_shape(rng):
+    x = rng.standard_normal((2, 9, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 2, 12)).astype(np.float32)
+    pd = groupconv.BackwardDataPlan(w, x.shape, 2, "SAME", groups=4)
+    pf = groupconv.BackwardFilterPlan(x.shape, w.shape, 2, "SAME", groups=4)
+    assert pd.grad_output_shape == pf.grad_output_shape == (2, 5, 5, 12)
+    dy = np.zeros((2, 9, 9, 12), np.float32)  # the forward output is [2, 5, 5, 12] (stride 2)
+    for call in (lambda: pd(dy), lambda: pf(x, dy), lambda: pf(x, dy, bias_grad=False)):
+        with pytest.raises(groupconv.ShapeError) as e:
+            call()
+        assert e.value.code == "GC018"
+        assert "[2, 5, 5, 12]" in str(e.value) and "[2, 9, 9, 12]" in str(e.value)
+        assert e.value.expected == "dy [2, 5, 5, 12]" and e.value.found == "dy [2, 9, 9, 12]"
+    # an NCHW dy for an NHWC plan gets the forward's hint
+    with pytest.raises(groupconv.ShapeError, match="looks NCHW"):
+        pd(np.zeros((2, 12, 5, 5), np.float32))
+    # the filter plan's input must have the planned shape
+    with pytest.raises(groupconv.ShapeError) as e:
+        pf(x[:1], np.zeros((1, 5, 5, 12), np.float32))
+    assert "[1, 9, 9, 8]" in str(e.value) and "[2, 9, 9, 8]" in str(e.value)
+    # leading batch dims: a dy whose batch dims differ is named in full
+    pb = groupconv.BackwardDataPlan(w, (2, 3, 9, 9, 8), 2, "SAME", groups=4)
+    with pytest.raises(groupconv.ShapeError) as e:
+        pb(np.zeros((3, 2, 5, 5, 12), np.float32))
+    assert e.value.code == "GC018" and "[3, 2, 5, 5, 12]" in str(e.value)
+
+
+def test_backward_plans_wrong_dtype(rng):
+    x = rng.standard_normal((2, 9, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 2, 12)).astype(np.float32)
+    dy = rng.standard_normal((2, 5, 5, 12)).astype(np.float32)
+    pd = groupconv.BackwardDataPlan(w, x.shape, 2, "SAME", groups=4)
+    pf = groupconv.BackwardFilterPlan(x.shape, w.shape, 2, "SAME", groups=4)
+    for call in (lambda: pd(dy.astype(np.float64)),
+                 lambda: pf(x.astype(np.float64), dy),
+                 lambda: pf(x, dy.astype(np.int32)),
+                 lambda: groupconv.BackwardDataPlan(w.astype(np.float16), x.shape, 2, "SAME",
+                                                    groups=4)):
+        with pytest.raises(groupconv.DTypeError) as e:
+            call()
+        assert e.value.code == "GC008" and isinstance(e.value, TypeError)
+    with pytest.raises(groupconv.ShapeError):
+        pd("dy")
+
+
+@pytest.mark.parametrize("ishape,fshape,kw", [
+    ((1, 28, 28, 33), (3, 3, 8, 16), dict(groups=4)),        # C_in not divisible
+    ((1, 28, 28, 32), (3, 3, 32, 64), dict(groups=4)),       # an ungrouped filter
+    ((1, 2, 2, 4), (3, 3, 4, 4), dict()),                    # VALID: empty output
+    ((1, 8, 8, 4), (3, 3, 4, 4), dict(strides=0)),
+    ((1, 8, 8, 4), (3, 3, 4, 4), dict(padding="bad")),
+    ((1, 8, 8, 4), (3, 3, 4, 4), dict(threads=-1)),
+])
+def test_backward_plans_forward_diagnostics(ishape, fshape, kw):
+    """Invalid forward arguments: the plans raise what conv2d / check raise."""
+    args = dict(strides=1, padding="VALID")
+    args.update(kw)
+    with pytest.raises(groupconv.ShapeError) as want:
+        groupconv.conv2d(np.zeros(ishape, np.float32), np.zeros(fshape, np.float32), **args)
+    for make in (lambda: groupconv.BackwardDataPlan(np.zeros(fshape, np.float32), ishape,
+                                                    **args),
+                 lambda: groupconv.BackwardFilterPlan(ishape, fshape, **args)):
+        with pytest.raises(groupconv.ShapeError) as e:
+            make()
+        assert e.value.code == want.value.code and str(e.value) == str(want.value)
+
+
+def test_backward_data_plan_copies_the_filter(rng):
+    w = rng.standard_normal((3, 3, 1, 8)).astype(np.float32)
+    dy = rng.standard_normal((1, 6, 6, 8)).astype(np.float32)
+    pd = groupconv.BackwardDataPlan(w, (1, 6, 6, 8), 1, "SAME")
+    dx = pd(dy)
+    w[...] = 0  # packed at construction: the plan does not see this
+    np.testing.assert_array_equal(pd(dy), dx)
+    assert np.any(dx)
+
+
+def test_backward_plans_exported():
+    for name in ("BackwardDataPlan", "BackwardFilterPlan"):
+        assert name in groupconv.__all__ and isinstance(getattr(groupconv, name), type)
+        assert getattr(groupconv, name).__doc__

@@ -116,18 +116,22 @@ class BwdDataKernel {
   [[nodiscard]] std::size_t scratch_bytes() const {
     return static_cast<std::size_t>(std::max(g_.c_in, 2 * g_.kh)) * sizeof(i64);
   }
-  // The stride-2, 3-tap (along W) blocks of bwd_data_impl.hpp serve this geometry on this
-  // ISA: channels (depthwise) or the group's input channels fill whole vectors.
-  static bool s2k3(const Geometry& g, Isa isa) {
+  // The per-dy-column blocks of bwd_data_impl.hpp ("dycols") serve this geometry on this
+  // ISA: stride 1 or 2 and 3, 5 or 7 taps along W with dilation 1; depthwise (channel tails
+  // masked) or a group's input channels filling whole vectors.
+  static bool dycols(const Geometry& g, Isa isa) {
     const i64 lanes = isa == Isa::kAvx512 ? 16 : 8;
-    if (g.sw != 2 || g.kw != 3 || g.dw != 1) return false;
-    if (g.cig == 1) return g.cog == 1 && g.c_in % lanes == 0;
+    if ((g.sw != 1 && g.sw != 2) || (g.kw != 3 && g.kw != 5 && g.kw != 7) || g.dw != 1) {
+      return false;
+    }
+    if (g.cig == 1) return g.cog == 1;
     return g.cig % lanes == 0;
   }
   [[nodiscard]] std::string name() const {
     if (fn_ != nullptr) {
-      if (s2k3(g_, isa_)) {
-        return std::string(g_.cig == 1 ? "bwd_data_dw_s2k3_" : "bwd_data_gconv_s2k3_") + isa_name_;
+      if (dycols(g_, isa_)) {
+        return std::string(g_.cig == 1 ? "bwd_data_dw_dycols_s" : "bwd_data_gconv_dycols_s") +
+               std::to_string(g_.sw) + "k" + std::to_string(g_.kw) + "_" + isa_name_;
       }
       return std::string(g_.cig == 1 ? "bwd_data_dw_gather_" : "bwd_data_gconv_gather_") +
              isa_name_;
@@ -711,10 +715,10 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
   // Strided grouped geometries: stride-1 phases on the forward kernels (measured 1.25x the
   // gather on resnext50_c3_s2). Depthwise keeps the gather, which beat the phases 2x on
   // mnv2_dw2_s2 (sub-kernels 1x1/1x2/2x1/2x2 and the interleave copy cost more than they save).
-  // Groups whose input channels fill whole vectors, stride 2 and 3 taps along W, keep the
-  // direct kernel's per-dy-column blocks (2.5x the phases on resnext50_c3_s2).
+  // Groups whose input channels fill whole vectors, stride <= 2 and 3-7 taps along W, keep
+  // the direct kernel's per-dy-column blocks (2.5x the phases on resnext50_c3_s2).
   if (p.user.n > 0 && !direct_only && !p.forward && (p.k.sh > 1 || p.k.sw > 1) && p.k.cig >= 2 &&
-      !BwdDataKernel::s2k3(p.k, effective_isa(options.max_isa)) &&
+      !BwdDataKernel::dycols(p.k, effective_isa(options.max_isa)) &&
       !phase_plans(p.k, w, options, &p.phases)) {
     p.phases.clear();
   }

@@ -413,7 +413,7 @@ namespace {
 // dilations, every padding mode, both layouts; 1 and 2 threads bit-identical.
 TEST(Backward, StridedInputGradientGatherEdgeCases) {
   std::mt19937 rng(4242);
-  int gathered = 0, phased = 0, s2k3 = 0;
+  int gathered = 0, phased = 0, dycols = 0;
   const std::pair<int, int> channels[] = {{1, 1},  {2, 3}, {4, 4},  {8, 8},
                                           {16, 5}, {9, 2}, {17, 16}};
   int variant = 0;
@@ -468,7 +468,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
             if (threads < 0 || cig == 1) {
               const std::string& kn = plan.kernel_name();
               ASSERT_TRUE(kn.find("gather") != std::string::npos ||
-                          kn.find("s2k3") != std::string::npos)
+                          kn.find("dycols") != std::string::npos)
                   << kn;
             }
             phased += plan.kernel_name().find("phases") != std::string::npos ? 1 : 0;
@@ -483,7 +483,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
               ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)));
             }
             gathered += plan.kernel_name().find("gather") != std::string::npos ? 1 : 0;
-            s2k3 += plan.kernel_name().find("s2k3") != std::string::npos ? 1 : 0;
+            dycols += plan.kernel_name().find("dycols") != std::string::npos ? 1 : 0;
           }
         }
       }
@@ -491,7 +491,7 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
   }
   EXPECT_GT(gathered, 60);
   EXPECT_GT(phased, 20);
-  EXPECT_GT(s2k3, 10);
+  EXPECT_GT(dycols, 10);
 }
 
 }  // namespace
@@ -577,76 +577,85 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
 namespace groupconv {
 namespace {
 
-// The stride-2, 3-tap input gradient (per-dy-column blocks of 10 dx columns), depthwise and
-// grouped: every
+// The per-dy-column ("dycols") input gradient, depthwise and grouped, for 3, 5 and 7 taps at
+// stride 2 or 1 along W (stride 2 along H): every
 // row width from 1 to 41 (interior blocks, edge blocks on either side, rows narrower than a
 // block), left pads 0, 1 and 2 (even and odd block origins), forward outputs that stop short
 // of the input's right edge (VALID), channel counts that are and are not a multiple of the
 // vector (the latter take the plain gather), stride 2 or 1 along H; every ISA level, 1, 2 and
 // 3 threads bit-identical.
-TEST(Backward, Stride2InputGradientEveryWidth) {
+TEST(Backward, DyColumnsInputGradientEveryWidth) {
   std::mt19937 rng(777);
   int checked = 0;
-  for (int w = 1; w <= 41; ++w) {
-    for (int variant = 0; variant < 5; ++variant) {
-      // 0-2 depthwise (12 channels: not whole vectors, the gather); 3-4 grouped with the
-      // group's input channels filling one or two vectors, several output channels.
-      const int c = variant == 2 ? 12 : 16 * (1 + w % 2);
-      const int groups = variant < 3 ? c : 2;
-      const int cig = variant < 3 ? 1 : 8 * (variant - 2);
-      const int cog = variant < 3 ? 1 : 3 + variant;
-      ConvDesc d;
-      d.groups = groups;
-      d.strides = {1 + w % 2, 2};
-      switch ((w + variant) % 4) {
-        case 0:
-          d.padding = Padding::kSame;
-          break;
-        case 1:
-          d.padding = Padding::kValid;
-          break;
-        case 2:
-          d.padding = Padding::kExplicit;
-          d.explicit_pads = {1, 1, 1, 1};
-          break;
-        default:
-          d.padding = Padding::kExplicit;
-          d.explicit_pads = {0, 2, 2, 0};
-      }
-      const Shapes s = shapes_for(d, 1 + w % 2, 5, w, groups * cig, 3, 3, cig, groups * cog, false);
-      Geometry g;
-      try {
-        g = resolve(d, s);
-      } catch (const ShapeError&) {
-        continue;  // VALID on a row narrower than the kernel
-      }
-      const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
-      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-      std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
-      reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
-      for (Isa isa : testing::runnable_isas()) {
-        std::vector<float> first;
-        for (int threads : {1, 2, 3}) {
-          PlanOptions opt;
-          opt.threads = threads;
-          opt.max_isa = isa;
-          BackwardDataPlan plan(d, s, out_shape(g), wt.data(), opt);
-          std::vector<float> dx(dx_ref.size(), NAN);
-          plan.execute(dy.data(), dx.data());
-          ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
-              << "w=" << w << " c=" << c << " variant=" << variant << " " << plan.kernel_name();
-          if (threads == 1) {
-            first = dx;
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)))
-                << "w=" << w << " threads=" << threads;
+  struct Cfg {
+    int k, sw, widths;
+  };
+  // (taps, stride along W, widths tried): every block shape of the dycols kernels.
+  const Cfg cfgs[] = {{3, 2, 41}, {5, 2, 30}, {7, 2, 30}, {3, 1, 30}, {5, 1, 30}, {7, 1, 30}};
+  for (const Cfg& cfg : cfgs) {
+    for (int w = 1; w <= cfg.widths; ++w) {
+      for (int variant = 0; variant < 5; ++variant) {
+        // 0-2 depthwise (12 channels: a masked partial vector); 3-4 grouped with the group's
+        // input channels filling one or two vectors, several output channels.
+        const int c = variant == 2 ? 12 : 16 * (1 + w % 2);
+        const int groups = variant < 3 ? c : 2;
+        const int cig = variant < 3 ? 1 : 8 * (variant - 2);
+        const int cog = variant < 3 ? 1 : 3 + variant;
+        ConvDesc d;
+        d.groups = groups;
+        // Stride 2 along H whenever W's is 1 (stride 1 in both runs the transposed forward).
+        d.strides = {cfg.sw == 1 ? 2 : 1 + w % 2, cfg.sw};
+        switch ((w + variant) % 4) {
+          case 0:
+            d.padding = Padding::kSame;
+            break;
+          case 1:
+            d.padding = Padding::kValid;
+            break;
+          case 2:
+            d.padding = Padding::kExplicit;
+            d.explicit_pads = {1, 1, 1, 1};
+            break;
+          default:
+            d.padding = Padding::kExplicit;
+            d.explicit_pads = {0, 2, cfg.k / 2 + 1, 0};
+        }
+        const Shapes s =
+            shapes_for(d, 1 + w % 2, 5, w, groups * cig, 3, 3, cig, groups * cog, false);
+        Geometry g;
+        try {
+          g = resolve(d, s);
+        } catch (const ShapeError&) {
+          continue;  // VALID on a row narrower than the kernel
+        }
+        const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+        const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+        std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
+        reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
+        for (Isa isa : testing::runnable_isas()) {
+          std::vector<float> first;
+          for (int threads : {1, 2, 3}) {
+            PlanOptions opt;
+            opt.threads = threads;
+            opt.max_isa = isa;
+            BackwardDataPlan plan(d, s, out_shape(g), wt.data(), opt);
+            std::vector<float> dx(dx_ref.size(), NAN);
+            plan.execute(dy.data(), dx.data());
+            ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
+                << "w=" << w << " c=" << c << " variant=" << variant << " " << plan.kernel_name();
+            if (threads == 1) {
+              first = dx;
+            } else {
+              ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)))
+                  << "w=" << w << " threads=" << threads;
+            }
+            ++checked;
           }
-          ++checked;
         }
       }
     }
   }
-  EXPECT_GT(checked, 500);
+  EXPECT_GT(checked, 2000);
 }
 
 }  // namespace

@@ -78,142 +78,182 @@ void depthwise_row(const BwdDataParams& p, const float* dyn, float* dxrow, const
   }
 }
 
-// Depthwise, stride 2 and 3 taps along W, dilation 1, C a multiple of the vector width (the
-// strided 3x3 layers of MobileNet, EfficientNet, ...): the transposed convolution written
-// per dy column instead of per dx column. With u = iw + pad_left = 2 ow + kw, an odd u reads
-// dy column (u - 1) / 2 through tap 1, an even u reads column u/2 - 1 through tap 2 and
-// column u/2 through tap 0. A block owns the 2B dx columns from an even u0 and
-// loads each of the B + 1 dy columns it reads once per kernel row, feeding up to three
-// accumulators: 3 FMAs per dy load, where the gather above loads a dy and a tap per FMA.
-// Per dx value the sum runs over the row taps (kh ascending), then kw = 2 before kw = 0: a
-// fixed order, so the result does not depend on the thread count.
-constexpr int kS2Block = 5;  // 10 accumulators + 3 taps + 1 dy column of the 16 AVX2 registers
+// Strided input gradients along W by dy columns ("dycols"): the transposed convolution
+// written per dy column instead of per dx column, for stride S in {1, 2} and KW in {3, 5, 7}
+// along W with dilation 1 (any stride and dilation along H: the row taps). With
+// u = iw + pad_left = S*ow + kw, a block owns the S*B dx columns [u0, u0 + S*B) from a
+// multiple u0 of S; they read the B + D dy columns from u0/S - D (D = (KW-1)/S), dy column j
+// reaching dx column S*(j - D) + kw through tap kw. Each dy vector is loaded (depthwise) or
+// broadcast (grouped, per output channel o) once per kernel row and feeds up to KW dx
+// accumulators from the KW tap vectors held in registers, where the gather loads a dy and a
+// tap per FMA. Per dx value the sum runs over the row taps (kh ascending), then (grouped) o,
+// then j ascending: a fixed order, so the result does not depend on the thread count.
+//
+// Blocks per (S, KW): S*B accumulators + KW taps + 1 dy vector within 15 of the 16 AVX2
+// registers (AVX-512 uses the same blocks).
+constexpr int dycols_block(int s, int kw) { return (15 - kw - 1) / s; }
 
-inline bool dw_s2k3(const BwdDataParams& p) {
-  return p.cig == 1 && p.cog == 1 && p.sw == 2 && p.kw == 3 && p.dw == 1 && p.c_in % V::kLanes == 0;
+inline bool dycols_shape(const BwdDataParams& p) {
+  return p.dw == 1 && (p.sw == 1 || p.sw == 2) && (p.kw == 3 || p.kw == 5 || p.kw == 7);
+}
+inline bool dw_dycols(const BwdDataParams& p) {
+  return p.cig == 1 && p.cog == 1 && dycols_shape(p);
+}
+inline bool gconv_dycols(const BwdDataParams& p) {
+  return p.cig >= 2 && p.cig % V::kLanes == 0 && dycols_shape(p);
 }
 
-template <bool Checked>
-__attribute__((always_inline)) inline void dw_s2k3_block(const BwdDataParams& p, const float* dyn,
-                                                         float* dxrow, const i64* rt, i64 nrt,
-                                                         i64 iw0, i64 c0) {
-  constexpr int B = kS2Block;
+// One block of one channel vector (depthwise; Tail: the last, partial vector, masked).
+template <int S, int KW, bool Checked, bool Tail>
+__attribute__((always_inline)) inline void dw_dycols_block(const BwdDataParams& p, const float* dyn,
+                                                           float* dxrow, const i64* rt, i64 nrt,
+                                                           i64 iw0, i64 c0, Mask m) {
+  constexpr int B = dycols_block(S, KW);
+  constexpr int D = (KW - 1) / S;
   const i64 C = p.c_in;
-  const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;  // dy column of j = 0
-  Reg acc[2 * B];
-  unroll<2 * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
+  const i64 ow_first = (iw0 + p.pad_left) / S - D;
+  auto ld = [&](const float* q) __attribute__((always_inline)) {
+    if constexpr (Tail) {
+      return V::load(q, m);
+    } else {
+      return V::loadu(q);
+    }
+  };
+  Reg acc[S * B];
+  unroll<S * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
   for (i64 r = 0; r < nrt; ++r) {
-    const float* wr = p.wpk + rt[2 * r] * 3 * C + c0;
-    const Reg w0 = V::loadu(wr), w1 = V::loadu(wr + C), w2 = V::loadu(wr + 2 * C);
+    const float* wr = p.wpk + rt[2 * r] * KW * C + c0;
+    Reg wv[KW];
+    unroll<KW>([&](auto kc) { wv[decltype(kc)::value] = ld(wr + decltype(kc)::value * C); });
     const float* dyr = dyn + (rt[2 * r + 1] * p.wo + ow_first) * C + c0;
-    unroll<B + 1>([&](auto jc) {
+    unroll<B + D>([&](auto jc) {
       constexpr int j = decltype(jc)::value;
       if constexpr (Checked) {
         const i64 ow = ow_first + j;
         if (ow < 0 || ow >= p.wo) return;
       }
-      const Reg d = V::loadu(dyr + j * C);
-      if constexpr (j <= B - 1) acc[2 * j] = V::fma(d, w2, acc[2 * j]);
-      if constexpr (j >= 1) {
-        acc[2 * j - 2] = V::fma(d, w0, acc[2 * j - 2]);
-        acc[2 * j - 1] = V::fma(d, w1, acc[2 * j - 1]);
-      }
+      const Reg d = ld(dyr + j * C);
+      unroll<KW>([&](auto kc) {
+        constexpr int k = decltype(kc)::value;
+        constexpr int idx = S * (j - D) + k;
+        if constexpr (idx >= 0 && idx < S * B) acc[idx] = V::fma(d, wv[k], acc[idx]);
+      });
     });
   }
   float* out = dxrow + iw0 * C + c0;
-  unroll<2 * B>([&](auto ic) {
+  unroll<S * B>([&](auto ic) {
     constexpr int i = decltype(ic)::value;
-    if (!Checked || (iw0 + i >= 0 && iw0 + i < p.w)) V::storeu(out + i * C, acc[i]);
+    if (!Checked || (iw0 + i >= 0 && iw0 + i < p.w)) {
+      if constexpr (Tail) {
+        V::store(out + i * C, acc[i], m);
+      } else {
+        V::storeu(out + i * C, acc[i]);
+      }
+    }
   });
 }
 
-void depthwise_row_s2k3(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
-                        i64 nrt) {
+template <int S, int KW>
+void depthwise_row_dycols(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
+                          i64 nrt) {
   constexpr i64 L = V::kLanes;
-  constexpr i64 B = kS2Block;
+  constexpr i64 B = dycols_block(S, KW);
+  constexpr i64 D = (KW - 1) / S;
   const i64 C = p.c_in;
-  // The first block starts at an even u0: dx column 0, or -1 (not stored) for an odd pad.
-  for (i64 iw0 = -(p.pad_left % 2); iw0 < p.w; iw0 += 2 * B) {
-    const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
-    const bool inside = iw0 >= 0 && iw0 + 2 * B <= p.w && ow_first >= 0 && ow_first + B < p.wo;
-    for (i64 c0 = 0; c0 < C; c0 += L) {
+  const i64 full = C / L * L;
+  const Mask all = V::mask(static_cast<int>(L));
+  const Mask tail = V::mask(static_cast<int>(C - full));
+  // The first block starts at a multiple of S: dx column 0, or a negative one (not stored).
+  for (i64 iw0 = -(p.pad_left % S); iw0 < p.w; iw0 += S * B) {
+    const i64 ow_first = (iw0 + p.pad_left) / S - D;
+    const bool inside = iw0 >= 0 && iw0 + S * B <= p.w && ow_first >= 0 && ow_first + B + D <= p.wo;
+    for (i64 c0 = 0; c0 < full; c0 += L) {
       if (inside) {
-        dw_s2k3_block<false>(p, dyn, dxrow, rt, nrt, iw0, c0);
+        dw_dycols_block<S, KW, false, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
       } else {
-        dw_s2k3_block<true>(p, dyn, dxrow, rt, nrt, iw0, c0);
+        dw_dycols_block<S, KW, true, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
       }
     }
+    if (full < C) dw_dycols_block<S, KW, true, true>(p, dyn, dxrow, rt, nrt, iw0, full, tail);
   }
 }
 
-// Grouped, same stride-2 3-tap W geometry, Cig a multiple of the vector width (ResNeXt's
-// strided 3x3 layers): the block layout of dw_s2k3_block with a group's Cig input channels
-// as lanes. For each row tap and output channel o of the group the three taps' filter
-// vectors (over i) stay in registers while every dy column of the block broadcasts its
-// value o into up to three dx accumulators: 3 FMAs per broadcast, where the gather loads a
-// filter vector and a broadcast per FMA. Per dx value the sum runs over the row taps (kh
-// ascending), then o, then kw = 2 before kw = 0: a fixed order.
-inline bool gconv_s2k3(const BwdDataParams& p) {
-  return p.cig >= 2 && p.sw == 2 && p.kw == 3 && p.dw == 1 && p.cig % V::kLanes == 0;
-}
-
-template <bool Checked>
-__attribute__((always_inline)) inline void gconv_s2k3_block(const BwdDataParams& p,
-                                                            const float* dyn, float* dxrow,
-                                                            const i64* rt, i64 nrt, i64 iw0, i64 gr,
-                                                            i64 i0) {
-  constexpr int B = kS2Block;
+// One block of one vector of a group's input channels (grouped).
+template <int S, int KW, bool Checked>
+__attribute__((always_inline)) inline void gconv_dycols_block(const BwdDataParams& p,
+                                                              const float* dyn, float* dxrow,
+                                                              const i64* rt, i64 nrt, i64 iw0,
+                                                              i64 gr, i64 i0) {
+  constexpr int B = dycols_block(S, KW);
+  constexpr int D = (KW - 1) / S;
   const i64 cig = p.cig, cog = p.cog;
   const i64 tap_stride = p.groups * cog * cig;  // packed [KH*KW][G][Cog][Cig]
-  const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
-  Reg acc[2 * B];
-  unroll<2 * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
+  const i64 ow_first = (iw0 + p.pad_left) / S - D;
+  Reg acc[S * B];
+  unroll<S * B>([&](auto ic) { acc[decltype(ic)::value] = V::zero(); });
   for (i64 r = 0; r < nrt; ++r) {
-    const float* wr = p.wpk + rt[2 * r] * 3 * tap_stride + gr * cog * cig + i0;
+    const float* wr = p.wpk + rt[2 * r] * KW * tap_stride + gr * cog * cig + i0;
     const float* dyr = dyn + (rt[2 * r + 1] * p.wo + ow_first) * p.c_out + gr * cog;
     for (i64 o = 0; o < cog; ++o) {
-      const Reg w0 = V::loadu(wr + o * cig);
-      const Reg w1 = V::loadu(wr + tap_stride + o * cig);
-      const Reg w2 = V::loadu(wr + 2 * tap_stride + o * cig);
-      unroll<B + 1>([&](auto jc) {
+      Reg wv[KW];
+      unroll<KW>([&](auto kc) {
+        wv[decltype(kc)::value] = V::loadu(wr + decltype(kc)::value * tap_stride + o * cig);
+      });
+      unroll<B + D>([&](auto jc) {
         constexpr int j = decltype(jc)::value;
         if constexpr (Checked) {
           const i64 ow = ow_first + j;
           if (ow < 0 || ow >= p.wo) return;
         }
         const Reg d = V::set1(dyr[j * p.c_out + o]);
-        if constexpr (j <= B - 1) acc[2 * j] = V::fma(d, w2, acc[2 * j]);
-        if constexpr (j >= 1) {
-          acc[2 * j - 2] = V::fma(d, w0, acc[2 * j - 2]);
-          acc[2 * j - 1] = V::fma(d, w1, acc[2 * j - 1]);
-        }
+        unroll<KW>([&](auto kc) {
+          constexpr int k = decltype(kc)::value;
+          constexpr int idx = S * (j - D) + k;
+          if constexpr (idx >= 0 && idx < S * B) acc[idx] = V::fma(d, wv[k], acc[idx]);
+        });
       });
     }
   }
   float* out = dxrow + iw0 * p.c_in + gr * cig + i0;
-  unroll<2 * B>([&](auto ic) {
+  unroll<S * B>([&](auto ic) {
     constexpr int i = decltype(ic)::value;
     if (!Checked || (iw0 + i >= 0 && iw0 + i < p.w)) V::storeu(out + i * p.c_in, acc[i]);
   });
 }
 
-void grouped_row_s2k3(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
-                      i64 nrt) {
+template <int S, int KW>
+void grouped_row_dycols(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
+                        i64 nrt) {
   constexpr i64 L = V::kLanes;
-  constexpr i64 B = kS2Block;
-  for (i64 iw0 = -(p.pad_left % 2); iw0 < p.w; iw0 += 2 * B) {
-    const i64 ow_first = (iw0 + p.pad_left) / 2 - 1;
-    const bool inside = iw0 >= 0 && iw0 + 2 * B <= p.w && ow_first >= 0 && ow_first + B < p.wo;
+  constexpr i64 B = dycols_block(S, KW);
+  constexpr i64 D = (KW - 1) / S;
+  for (i64 iw0 = -(p.pad_left % S); iw0 < p.w; iw0 += S * B) {
+    const i64 ow_first = (iw0 + p.pad_left) / S - D;
+    const bool inside = iw0 >= 0 && iw0 + S * B <= p.w && ow_first >= 0 && ow_first + B + D <= p.wo;
     for (i64 gr = 0; gr < p.groups; ++gr) {
       for (i64 i0 = 0; i0 < p.cig; i0 += L) {
         if (inside) {
-          gconv_s2k3_block<false>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+          gconv_dycols_block<S, KW, false>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
         } else {
-          gconv_s2k3_block<true>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+          gconv_dycols_block<S, KW, true>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
         }
       }
     }
   }
+}
+
+using RowFn = void (*)(const BwdDataParams&, const float*, float*, const i64*, i64);
+
+template <bool Grouped>
+RowFn dycols_row(i64 s, i64 kw) {
+  if (s == 1) {
+    if (kw == 3) return Grouped ? &grouped_row_dycols<1, 3> : &depthwise_row_dycols<1, 3>;
+    if (kw == 5) return Grouped ? &grouped_row_dycols<1, 5> : &depthwise_row_dycols<1, 5>;
+    return Grouped ? &grouped_row_dycols<1, 7> : &depthwise_row_dycols<1, 7>;
+  }
+  if (kw == 3) return Grouped ? &grouped_row_dycols<2, 3> : &depthwise_row_dycols<2, 3>;
+  if (kw == 5) return Grouped ? &grouped_row_dycols<2, 5> : &depthwise_row_dycols<2, 5>;
+  return Grouped ? &grouped_row_dycols<2, 7> : &depthwise_row_dycols<2, 7>;
 }
 
 void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt, i64 nrt) {
@@ -261,18 +301,19 @@ void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i
 }
 
 void entry(const BwdDataParams& p, const float* dy, float* dx, i64 begin, i64 end, i64* scratch) {
+  RowFn dycols = nullptr;
+  if (dw_dycols(p)) dycols = dycols_row<false>(p.sw, p.kw);
+  if (gconv_dycols(p)) dycols = dycols_row<true>(p.sw, p.kw);
   for (i64 task = begin; task < end; ++task) {
     const i64 n = task / p.h;
     const i64 ih = task % p.h;
     const i64 nrt = row_taps(p, ih, scratch);
     const float* dyn = dy + n * p.ho * p.wo * p.c_out;
     float* dxrow = dx + (n * p.h + ih) * p.w * p.c_in;
-    if (dw_s2k3(p)) {
-      depthwise_row_s2k3(p, dyn, dxrow, scratch, nrt);
+    if (dycols != nullptr) {
+      dycols(p, dyn, dxrow, scratch, nrt);
     } else if (p.cig == 1 && p.cog == 1) {
       depthwise_row(p, dyn, dxrow, scratch, nrt);
-    } else if (gconv_s2k3(p)) {
-      grouped_row_s2k3(p, dyn, dxrow, scratch, nrt);
     } else {
       grouped_row(p, dyn, dxrow, scratch, nrt);
     }

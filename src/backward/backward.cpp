@@ -484,11 +484,14 @@ class BwdFilterKernel {
       lanes = detail::kDwBwdLanesAvx2;
       fn = &detail::grouped_bwd_filter_avx2;
     }
+    // Permute mode packs lanes / Cog whole groups into a vector; otherwise (Cog above the
+    // width, or one that does not divide it, such as 3, 5, 6 or 7) broadcast mode gives each
+    // group ceil(Cog / lanes) vectors, the last one masked: 3 of 8 lanes for Cog = 3 still
+    // ran 9x the scalar direct loop (grouped_3pg in bench/layers_extra.csv).
     i64 broadcast = 0;
-    if (g.cog % lanes == 0 || g.cog > lanes) {
-      broadcast = 1;  // Cog not a multiple of the width: the group's last vector is masked
-    } else if (lanes % g.cog != 0 || (lanes / g.cog) * g.cig > lanes) {
-      return false;
+    if (g.cog % lanes == 0 || g.cog > lanes || lanes % g.cog != 0 ||
+        (lanes / g.cog) * g.cig > lanes) {
+      broadcast = 1;
     }
     i64 ins = 1;
     for (i64 c : {8, 6, 4, 3, 2}) {

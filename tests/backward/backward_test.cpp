@@ -359,7 +359,13 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
                                           {4, 20},
                                           {2, 12},
                                           {3, 9},
-                                          {1, 17}};
+                                          {1, 17},
+                                          // Cog below the width that does not divide it
+                                          // (3, 5, 6, 7 channels per group): one masked vector.
+                                          {3, 3},
+                                          {5, 5},
+                                          {2, 6},
+                                          {7, 7}};
   for (auto [cig, cog] : channels) {
     for (auto [kh, kw] : {std::pair{3, 3}, {1, 1}, {5, 4}, {2, 7}}) {
       const int groups = 1 + (cig + cog + kh) % 5;

@@ -218,10 +218,13 @@ void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, 
     block_spec_body<KW, S, B, Full, false>(p, ts, nt, r, ow0, n);
     return;
   }
+  // Row ends with the padding of a centred kernel (SAME, or explicit KW/2): the interior walk
+  // with the padded columns skipped at compile time. On maps 7 to 28 pixels wide most blocks
+  // are edge blocks, and the address table below cost them 2x. For 3x3 every mix of 0 or 1
+  // padded column at either end is instantiated; for 5x5 and 7x7 at stride 1 only KW/2 at
+  // one end or both (SAME; other pads take the table).
+  constexpr int P = KW / 2;
   if constexpr (KW == 3) {
-    // The row ends of a 3x3 layer with one column of padding (SAME, or explicit 1): the
-    // interior walk with the padded column skipped at compile time. On maps 7 to 28 pixels
-    // wide most blocks are edge blocks, and the address table below cost them 2x.
     if (pl <= 1 && pr <= 1 && pl + pr < kJ) {
       if (pl == 1 && pr == 0) {
         block_spec_body<KW, S, B, Full, false, 1, 0>(p, ts, nt, r, ow0, n);
@@ -230,6 +233,35 @@ void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, 
       } else {
         block_spec_body<KW, S, B, Full, false, 1, 1>(p, ts, nt, r, ow0, n);
       }
+      return;
+    }
+  } else if constexpr (KW == 5 && S == 2) {
+    // EfficientNet's strided 5x5 layers: SAME pads 1 + 2 or 2 + 1 (input parity), so every
+    // mix of 0 to 2 padded columns at either end.
+    if (pl <= 2 && pr <= 2 && pl + pr > 0) {
+      using Fn = void (*)(const Params&, const Tile*, i64, const Row&, i64, i64);
+      static constexpr Fn kEdge[3][3] = {{nullptr, &block_spec_body<KW, S, B, Full, false, 0, 1>,
+                                          &block_spec_body<KW, S, B, Full, false, 0, 2>},
+                                         {&block_spec_body<KW, S, B, Full, false, 1, 0>,
+                                          &block_spec_body<KW, S, B, Full, false, 1, 1>,
+                                          &block_spec_body<KW, S, B, Full, false, 1, 2>},
+                                         {&block_spec_body<KW, S, B, Full, false, 2, 0>,
+                                          &block_spec_body<KW, S, B, Full, false, 2, 1>,
+                                          &block_spec_body<KW, S, B, Full, false, 2, 2>}};
+      kEdge[pl][pr](p, ts, nt, r, ow0, n);
+      return;
+    }
+  } else if constexpr (S == 1) {
+    if (pl == P && pr == 0) {
+      block_spec_body<KW, S, B, Full, false, P, 0>(p, ts, nt, r, ow0, n);
+      return;
+    }
+    if (pl == 0 && pr == P) {
+      block_spec_body<KW, S, B, Full, false, 0, P>(p, ts, nt, r, ow0, n);
+      return;
+    }
+    if (pl == P && pr == P && 2 * P < kJ) {
+      block_spec_body<KW, S, B, Full, false, P, P>(p, ts, nt, r, ow0, n);
       return;
     }
   }

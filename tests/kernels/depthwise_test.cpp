@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "plan/kernel.hpp"
@@ -143,6 +144,25 @@ TEST(Depthwise, EveryRowWidth) {
         check({1, 4, w, c, 1, 3, kw, 1, s, 1, 1, 1, 1, pl, pr, w % 4 == 1}, seed++);
       }
     }
+  }
+}
+
+// Column strips (several per row when the pixel stride reaches few L1 sets: 192 and 384
+// channels) and the compile-time edge blocks of 5x5 at stride 2 (0-2 padded columns at either
+// end) and of 5x5 / 7x7 at stride 1 (KW/2), next to pads that take the address table.
+TEST(Depthwise, StripsAndEdgePadsOfWideKernels) {
+  std::uint32_t seed = 4000;
+  for (int c : {192, 384}) {
+    for (int w : {14, 28, 30}) check(same(1, 5, w, c, 1, 3, 3, 1, w == 28), seed++);
+  }
+  check(same(2, 6, 56, 96, 1, 3, 3, 2, true), seed++);
+  for (int w = 9; w <= 22; ++w) {
+    for (auto [pl, pr] : {std::pair{1, 2}, {2, 1}, {1, 1}, {0, 2}, {2, 2}, {3, 1}}) {
+      check({1, 5, w, 24, 1, 5, 5, 2, 2, 1, 1, 2, 2, pl, pr, w % 2 == 0}, seed++);
+    }
+    check({1, 5, w, 16, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, false}, seed++);
+    check({1, 8, w, 16, 1, 7, 7, 1, 1, 1, 1, 3, 3, 3, 3, true}, seed++);
+    check({1, 8, w, 16, 1, 7, 7, 1, 1, 1, 1, 3, 3, 2, 4, false}, seed++);
   }
 }
 

@@ -235,6 +235,10 @@ void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, 
       }
       return;
     }
+  } else if constexpr (V::kLanes != 8) {
+    // Only AVX2 instantiates the 5x5 / 7x7 edge variants. AVX-512 (blocks of 8-16 pixels,
+    // fewer edge blocks per row) and the portable fallback keep the table: the variants
+    // tripled the compile time of dw_avx512.cpp and dw_portable.cpp under ASan (to 3.5 min).
   } else if constexpr (KW == 5 && S == 2) {
     // EfficientNet's strided 5x5 layers: SAME pads 1 + 2 or 2 + 1 (input parity), so every
     // mix of 0 to 2 padded columns at either end.

@@ -629,8 +629,8 @@ TEST(Backward, DyColumnsInputGradientEveryWidth) {
             d.padding = Padding::kExplicit;
             d.explicit_pads = {0, 2, cfg.k / 2 + 1, 0};
         }
-        const Shapes s =
-            shapes_for(d, 1 + w % 2, 5, w, groups * cig, 3, 3, cig, groups * cog, false);
+        const Shapes s = shapes_for(d, 1 + w % 2, 5 + cfg.k % 4, w, groups * cig, cfg.k, cfg.k, cig,
+                                    groups * cog, false);
         Geometry g;
         try {
           g = resolve(d, s);
@@ -651,7 +651,8 @@ TEST(Backward, DyColumnsInputGradientEveryWidth) {
             std::vector<float> dx(dx_ref.size(), NAN);
             plan.execute(dy.data(), dx.data());
             ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
-                << "w=" << w << " c=" << c << " variant=" << variant << " " << plan.kernel_name();
+                << "k=" << cfg.k << " sw=" << cfg.sw << " w=" << w << " c=" << c
+                << " variant=" << variant << " " << plan.kernel_name();
             if (threads == 1) {
               first = dx;
             } else {

@@ -29,6 +29,14 @@ def _flatten_batch(x: np.ndarray) -> Tuple[np.ndarray, Optional[Tuple[int, ...]]
     return x.reshape((n,) + tuple(x.shape[-3:])), lead
 
 
+def _flatten_like(x: np.ndarray, lead: Optional[Tuple[int, ...]]) -> np.ndarray:
+    """``x`` with its batch dims flattened when they are exactly ``lead`` (a shape planned or
+    derived with leading batch dims); otherwise unchanged, so the core names both shapes."""
+    if lead is not None and tuple(x.shape[:-3]) == lead:
+        return _flatten_batch(x)[0]
+    return x
+
+
 def conv2d(input: Array, filters: Array, strides: Any, padding: Any,  # noqa: A002
            data_format: str = "NHWC", dilations: Any = None, groups: Optional[int] = None, *,
            bias: Optional[Array] = None, filter_format: str = "HWIO",
@@ -346,8 +354,7 @@ def conv2d_backward_data(grad_output: Array, filters: Array, input_shape: Any, s
     ishape = _shape_list(input_shape, "input_shape")
     flat, lead = _flatten_shape(ishape)
     dy = as_float32(grad_output, "grad_output")
-    if lead is not None and tuple(dy.shape[:-3]) == lead:
-        dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+    dy = _flatten_like(dy, lead)
     w = as_float32(filters, "filters")
     dx = _core.conv2d_backward_data(dy, w, flat, desc)
     if lead is not None:
@@ -387,8 +394,7 @@ def conv2d_backward_filter(input: Array, grad_output: Array, filter_shape: Any, 
                             threads)
     x, lead = _flatten_batch(as_float32(input, "input"))
     dy = as_float32(grad_output, "grad_output")
-    if lead is not None and tuple(dy.shape[:-3]) == lead:
-        dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+    dy = _flatten_like(dy, lead)
     fshape = _shape_list(filter_shape, "filter_shape")
     dw, db = _core.conv2d_backward_filter(x, dy, fshape, True, desc)
     return dw, db
@@ -454,8 +460,7 @@ class BackwardDataPlan:
           DTypeError: a non-float32 ``grad_output``.
         """
         dy = as_float32(grad_output, "grad_output")
-        if self._lead is not None and tuple(dy.shape[:-3]) == self._lead:
-            dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+        dy = _flatten_like(dy, self._lead)
         dx: Float32Array = self._plan(dy)
         if self._lead is not None:
             dx = dx.reshape(self._input_shape)
@@ -550,11 +555,9 @@ class BackwardFilterPlan:
           DTypeError: a non-float32 ``input`` or ``grad_output``.
         """
         x = as_float32(input, "input")
-        if self._lead is not None and tuple(x.shape[:-3]) == self._lead:
-            x, _ = _flatten_batch(x)  # otherwise the core names both shapes
+        x = _flatten_like(x, self._lead)
         dy = as_float32(grad_output, "grad_output")
-        if self._lead is not None and tuple(dy.shape[:-3]) == self._lead:
-            dy, _ = _flatten_batch(dy)  # otherwise the core names both shapes (GC018)
+        dy = _flatten_like(dy, self._lead)
         dw, db = self._plan(x, dy, bool(bias_grad))
         return dw, db
 

@@ -153,29 +153,38 @@ __attribute__((always_inline)) inline void dw_dycols_block(const BwdDataParams& 
   });
 }
 
+// Calls f(iw0, inside) for each block of a dx row: blocks of S*B columns from the first
+// multiple of S (dx column 0, or a negative one that is not stored); inside: every column
+// and every dy column the block reads is in range (no tests needed).
+template <int S, int KW, class F>
+__attribute__((always_inline)) inline void dycols_blocks(const BwdDataParams& p, F&& f) {
+  constexpr i64 B = dycols_block(S, KW);
+  constexpr i64 D = (KW - 1) / S;
+  for (i64 iw0 = -(p.pad_left % S); iw0 < p.w; iw0 += S * B) {
+    const i64 ow_first = (iw0 + p.pad_left) / S - D;
+    f(iw0, iw0 >= 0 && iw0 + S * B <= p.w && ow_first >= 0 && ow_first + B + D <= p.wo);
+  }
+}
+
 template <int S, int KW>
 void depthwise_row_dycols(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
                           i64 nrt) {
   constexpr i64 L = V::kLanes;
-  constexpr i64 B = dycols_block(S, KW);
-  constexpr i64 D = (KW - 1) / S;
   const i64 C = p.c_in;
   const i64 full = C / L * L;
   const Mask all = V::mask(static_cast<int>(L));
   const Mask tail = V::mask(static_cast<int>(C - full));
-  // The first block starts at a multiple of S: dx column 0, or a negative one (not stored).
-  for (i64 iw0 = -(p.pad_left % S); iw0 < p.w; iw0 += S * B) {
-    const i64 ow_first = (iw0 + p.pad_left) / S - D;
-    const bool inside = iw0 >= 0 && iw0 + S * B <= p.w && ow_first >= 0 && ow_first + B + D <= p.wo;
-    for (i64 c0 = 0; c0 < full; c0 += L) {
-      if (inside) {
-        dw_dycols_block<S, KW, false, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
-      } else {
-        dw_dycols_block<S, KW, true, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
-      }
-    }
-    if (full < C) dw_dycols_block<S, KW, true, true>(p, dyn, dxrow, rt, nrt, iw0, full, tail);
-  }
+  dycols_blocks<S, KW>(
+      p, [&](i64 iw0, bool inside) __attribute__((always_inline)) {
+        for (i64 c0 = 0; c0 < full; c0 += L) {
+          if (inside) {
+            dw_dycols_block<S, KW, false, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
+          } else {
+            dw_dycols_block<S, KW, true, false>(p, dyn, dxrow, rt, nrt, iw0, c0, all);
+          }
+        }
+        if (full < C) dw_dycols_block<S, KW, true, true>(p, dyn, dxrow, rt, nrt, iw0, full, tail);
+      });
 }
 
 // One block of one vector of a group's input channels (grouped).
@@ -225,21 +234,18 @@ template <int S, int KW>
 void grouped_row_dycols(const BwdDataParams& p, const float* dyn, float* dxrow, const i64* rt,
                         i64 nrt) {
   constexpr i64 L = V::kLanes;
-  constexpr i64 B = dycols_block(S, KW);
-  constexpr i64 D = (KW - 1) / S;
-  for (i64 iw0 = -(p.pad_left % S); iw0 < p.w; iw0 += S * B) {
-    const i64 ow_first = (iw0 + p.pad_left) / S - D;
-    const bool inside = iw0 >= 0 && iw0 + S * B <= p.w && ow_first >= 0 && ow_first + B + D <= p.wo;
-    for (i64 gr = 0; gr < p.groups; ++gr) {
-      for (i64 i0 = 0; i0 < p.cig; i0 += L) {
-        if (inside) {
-          gconv_dycols_block<S, KW, false>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
-        } else {
-          gconv_dycols_block<S, KW, true>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+  dycols_blocks<S, KW>(
+      p, [&](i64 iw0, bool inside) __attribute__((always_inline)) {
+        for (i64 gr = 0; gr < p.groups; ++gr) {
+          for (i64 i0 = 0; i0 < p.cig; i0 += L) {
+            if (inside) {
+              gconv_dycols_block<S, KW, false>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+            } else {
+              gconv_dycols_block<S, KW, true>(p, dyn, dxrow, rt, nrt, iw0, gr, i0);
+            }
+          }
         }
-      }
-    }
-  }
+      });
 }
 
 using RowFn = void (*)(const BwdDataParams&, const float*, float*, const i64*, i64);

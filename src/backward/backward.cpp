@@ -116,16 +116,8 @@ class BwdDataKernel {
   [[nodiscard]] std::size_t scratch_bytes() const {
     return static_cast<std::size_t>(std::max(g_.c_in, 2 * g_.kh)) * sizeof(i64);
   }
-  // The per-dy-column blocks of bwd_data_impl.hpp ("dycols") serve this geometry on this
-  // ISA: stride 1 or 2 and 3, 5 or 7 taps along W with dilation 1; depthwise (channel tails
-  // masked) or a group's input channels filling whole vectors.
   static bool dycols(const Geometry& g, Isa isa) {
-    const i64 lanes = isa == Isa::kAvx512 ? 16 : 8;
-    if ((g.sw != 1 && g.sw != 2) || (g.kw != 3 && g.kw != 5 && g.kw != 7) || g.dw != 1) {
-      return false;
-    }
-    if (g.cig == 1) return g.cog == 1;
-    return g.cig % lanes == 0;
+    return detail::bwd_data_dycols(g.sw, g.kw, g.dw, g.cig, g.cog, isa == Isa::kAvx512 ? 16 : 8);
   }
   [[nodiscard]] std::string name() const {
     if (fn_ != nullptr) {

@@ -93,16 +93,6 @@ void depthwise_row(const BwdDataParams& p, const float* dyn, float* dxrow, const
 // registers (AVX-512 uses the same blocks).
 constexpr int dycols_block(int s, int kw) { return (15 - kw - 1) / s; }
 
-inline bool dycols_shape(const BwdDataParams& p) {
-  return p.dw == 1 && (p.sw == 1 || p.sw == 2) && (p.kw == 3 || p.kw == 5 || p.kw == 7);
-}
-inline bool dw_dycols(const BwdDataParams& p) {
-  return p.cig == 1 && p.cog == 1 && dycols_shape(p);
-}
-inline bool gconv_dycols(const BwdDataParams& p) {
-  return p.cig >= 2 && p.cig % V::kLanes == 0 && dycols_shape(p);
-}
-
 // One block of one channel vector (depthwise; Tail: the last, partial vector, masked).
 template <int S, int KW, bool Checked, bool Tail>
 __attribute__((always_inline)) inline void dw_dycols_block(const BwdDataParams& p, const float* dyn,
@@ -308,8 +298,9 @@ void grouped_row(const BwdDataParams& p, const float* dyn, float* dxrow, const i
 
 void entry(const BwdDataParams& p, const float* dy, float* dx, i64 begin, i64 end, i64* scratch) {
   RowFn dycols = nullptr;
-  if (dw_dycols(p)) dycols = dycols_row<false>(p.sw, p.kw);
-  if (gconv_dycols(p)) dycols = dycols_row<true>(p.sw, p.kw);
+  if (bwd_data_dycols(p.sw, p.kw, p.dw, p.cig, p.cog, V::kLanes)) {
+    dycols = p.cig == 1 ? dycols_row<false>(p.sw, p.kw) : dycols_row<true>(p.sw, p.kw);
+  }
   for (i64 task = begin; task < end; ++task) {
     const i64 n = task / p.h;
     const i64 ih = task % p.h;

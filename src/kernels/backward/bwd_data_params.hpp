@@ -18,6 +18,16 @@ struct BwdDataParams {
   const float* wpk;
 };
 
+// The per-dy-column blocks of bwd_data_impl.hpp ("dycols") serve a geometry on an ISA of
+// `lanes` floats per vector: stride 1 or 2 and 3, 5 or 7 taps along W with dilation 1;
+// depthwise with multiplier 1 (channel tails masked) or a group's input channels filling
+// whole vectors. The plan (naming, skipping the phases) and the kernels ask this one rule.
+inline bool bwd_data_dycols(std::int64_t sw, std::int64_t kw, std::int64_t dw, std::int64_t cig,
+                            std::int64_t cog, std::int64_t lanes) {
+  if ((sw != 1 && sw != 2) || (kw != 3 && kw != 5 && kw != 7) || dw != 1) return false;
+  return cig == 1 ? cog == 1 : cig % lanes == 0;
+}
+
 // Runs tasks [begin, end) (one per input row n*H + ih), each writing its whole dx row.
 // scratch: at least 2 * kh int64 values.
 using BwdDataFn = void (*)(const BwdDataParams& p, const float* dy, float* dx, std::int64_t begin,

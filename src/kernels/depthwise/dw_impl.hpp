@@ -208,6 +208,38 @@ __attribute__((noinline)) void block_spec_body(const Params& p, const Tile* ts, 
   for (i64 k = 0; k < nt; ++k) spec_tile<KW, S, B, Full, Checked, PL, PR>(p, ts[k], r, ow0, n);
 }
 
+// Edge blocks (pl / pr padded columns at the left / right, not both 0) that run the interior
+// walk with the padded columns skipped at compile time. On maps 7 to 28 pixels wide most blocks
+// are edge blocks, and the address table cost them 2x. 3x3: every mix of 0 or 1 column. AVX2
+// only (AVX-512 has blocks of 8-16 pixels, so fewer edge blocks per row, and these variants
+// tripled the compile time of dw_avx512.cpp and dw_portable.cpp under ASan, to 3.5 min):
+// 5x5 at stride 2 every mix of 0 to 2 (EfficientNet's SAME pads 1 + 2 or 2 + 1), and 5x5 /
+// 7x7 at stride 1 KW/2 at one end or both (SAME).
+template <int KW, int S>
+constexpr bool edge_walk(int pl, int pr) {
+  constexpr int P = KW / 2;
+  if (pl + pr == 0 || pl > P || pr > P) return false;
+  if (KW == 3) return true;
+  if (V::kLanes != 8) return false;
+  if (KW == 5 && S == 2) return true;
+  return S == 1 && (pl == 0 || pl == P) && (pr == 0 || pr == P);
+}
+
+// The compiled edge walk for (pl, pr), or null: a compile-time search over the variants.
+template <int KW, int S, int B, bool Full, int PL = 0, int PR = 0>
+BlockFn edge_fn(i64 pl, i64 pr) {
+  if constexpr (PL > KW / 2) {
+    return nullptr;
+  } else if constexpr (PR > KW / 2) {
+    return edge_fn<KW, S, B, Full, PL + 1, 0>(pl, pr);
+  } else {
+    if constexpr (edge_walk<KW, S>(PL, PR)) {
+      if (pl == PL && pr == PR) return &block_spec_body<KW, S, B, Full, false, PL, PR>;
+    }
+    return edge_fn<KW, S, B, Full, PL, PR + 1>(pl, pr);
+  }
+}
+
 template <int KW, int S, int B, bool Full>
 void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, i64 n) {
   constexpr int kJ = (B - 1) * S + KW;
@@ -218,54 +250,11 @@ void block_spec(const Params& p, const Tile* ts, i64 nt, const Row& r, i64 ow0, 
     block_spec_body<KW, S, B, Full, false>(p, ts, nt, r, ow0, n);
     return;
   }
-  // Row ends with the padding of a centred kernel (SAME, or explicit KW/2): the interior walk
-  // with the padded columns skipped at compile time. On maps 7 to 28 pixels wide most blocks
-  // are edge blocks, and the address table below cost them 2x. For 3x3 every mix of 0 or 1
-  // padded column at either end is instantiated; for 5x5 and 7x7 at stride 1 only KW/2 at
-  // one end or both (SAME; other pads take the table).
-  constexpr int P = KW / 2;
-  if constexpr (KW == 3) {
-    if (pl <= 1 && pr <= 1 && pl + pr < kJ) {
-      if (pl == 1 && pr == 0) {
-        block_spec_body<KW, S, B, Full, false, 1, 0>(p, ts, nt, r, ow0, n);
-      } else if (pl == 0) {
-        block_spec_body<KW, S, B, Full, false, 0, 1>(p, ts, nt, r, ow0, n);
-      } else {
-        block_spec_body<KW, S, B, Full, false, 1, 1>(p, ts, nt, r, ow0, n);
-      }
-      return;
-    }
-  } else if constexpr (V::kLanes != 8) {
-    // Only AVX2 instantiates the 5x5 / 7x7 edge variants. AVX-512 (blocks of 8-16 pixels,
-    // fewer edge blocks per row) and the portable fallback keep the table: the variants
-    // tripled the compile time of dw_avx512.cpp and dw_portable.cpp under ASan (to 3.5 min).
-  } else if constexpr (KW == 5 && S == 2) {
-    // EfficientNet's strided 5x5 layers: SAME pads 1 + 2 or 2 + 1 (input parity), so every
-    // mix of 0 to 2 padded columns at either end.
-    if (pl <= 2 && pr <= 2 && pl + pr > 0) {
-      using Fn = void (*)(const Params&, const Tile*, i64, const Row&, i64, i64);
-      static constexpr Fn kEdge[3][3] = {{nullptr, &block_spec_body<KW, S, B, Full, false, 0, 1>,
-                                          &block_spec_body<KW, S, B, Full, false, 0, 2>},
-                                         {&block_spec_body<KW, S, B, Full, false, 1, 0>,
-                                          &block_spec_body<KW, S, B, Full, false, 1, 1>,
-                                          &block_spec_body<KW, S, B, Full, false, 1, 2>},
-                                         {&block_spec_body<KW, S, B, Full, false, 2, 0>,
-                                          &block_spec_body<KW, S, B, Full, false, 2, 1>,
-                                          &block_spec_body<KW, S, B, Full, false, 2, 2>}};
-      kEdge[pl][pr](p, ts, nt, r, ow0, n);
-      return;
-    }
-  } else if constexpr (S == 1) {
-    if (pl == P && pr == 0) {
-      block_spec_body<KW, S, B, Full, false, P, 0>(p, ts, nt, r, ow0, n);
-      return;
-    }
-    if (pl == 0 && pr == P) {
-      block_spec_body<KW, S, B, Full, false, 0, P>(p, ts, nt, r, ow0, n);
-      return;
-    }
-    if (pl == P && pr == P && 2 * P < kJ) {
-      block_spec_body<KW, S, B, Full, false, P, P>(p, ts, nt, r, ow0, n);
+  // An edge block with a compiled walk (see edge_walk) skips its padded columns at compile
+  // time; any other takes the table of column addresses.
+  if (pl <= KW / 2 && pr <= KW / 2) {
+    if (const BlockFn f = edge_fn<KW, S, B, Full>(pl, pr)) {
+      f(p, ts, nt, r, ow0, n);
       return;
     }
   }

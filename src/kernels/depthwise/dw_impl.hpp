@@ -386,11 +386,24 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
   const i64 extra = p.wo % blocks;
   const bool aligned = reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
   bool streamed = false;
-  for (i64 task = begin; task < end; ++task) {
-    const i64 grp = task % p.groups;
-    const i64 rest = task / p.groups;
-    const i64 rt = rest % p.row_tiles;
-    const i64 img = rest / p.row_tiles;
+  for (i64 task = begin; task < end;) {
+    i64 grp = 0, rest = 0, rt = 0, img = 0, span = 1;
+    if (p.rows_inner) {
+      // Consecutive tasks of one (image, channel group) are consecutive row tiles: they run
+      // as one, so the tiles are set up once and the strips walk all their rows.
+      rt = task % p.row_tiles;
+      const i64 ig = task / p.row_tiles;
+      grp = ig % p.groups;
+      img = ig / p.groups;
+      rest = img * p.row_tiles + rt;
+      span = min64(end - task, p.row_tiles - rt);
+    } else {
+      grp = task % p.groups;
+      rest = task / p.groups;
+      rt = rest % p.row_tiles;
+      img = rest / p.row_tiles;
+    }
+    task += span;
     // The tiles of a group share cache lines: they run block by block, back to back.
     Tile tiles[kMaxGroup];  // every field read is set below (no zero-fill per task)
     const BlockFn* table[kMaxGroup];
@@ -398,23 +411,29 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
     for (i64 k = 0; k < count; ++k) {
       const i64 ct = grp * p.group + k;
       const i64 o0 = ct * L;
-      const i64 c0 = o0 / p.m;
       const i64 nout = min64(L, p.c_out - o0);
-      const i64 nin = min64(p.c_in - c0, (o0 + nout - 1) / p.m - c0 + 1);
       Tile& t = tiles[k];
+      i64 c0 = o0;
       if (p.m > 1) {
         // Lane j of the tile reads input channel (o0 + j) / m. Only multipliers need the
-        // permutation (and its divisions): with m == 1 it is never read.
+        // permutation (and its divisions): with m == 1 it is never read, and the input
+        // channels are the output ones (no division per tile: on 7- and 14-pixel maps a task
+        // is a few hundred cycles of FMAs, and three divisions per tile were a third of it).
+        c0 = o0 / p.m;
         std::int32_t idx[V::kLanes];
         for (i64 j = 0; j < L; ++j) {
           idx[j] = j < nout ? static_cast<std::int32_t>((o0 + j) / p.m - c0) : 0;
         }
         t.idx = V::index(idx);
+        const i64 nin = min64(p.c_in - c0, (o0 + nout - 1) / p.m - c0 + 1);
+        t.in_mask = V::mask(static_cast<int>(nin));
+        t.out_mask = V::mask(static_cast<int>(nout));
+      } else if (V::kCheapMasks || nout < L) {
+        // Full tiles of ISAs with costly masks run unmasked code and never read the masks.
+        t.in_mask = t.out_mask = V::mask(static_cast<int>(nout));
       }
       t.x = x + img * p.h * p.w * p.c_in + c0;
       t.w = p.filter + ct * p.kh * p.kw * L;
-      t.in_mask = V::mask(static_cast<int>(nin));
-      t.out_mask = V::mask(static_cast<int>(nout));
       t.bias = V::load_aligned(p.bias + o0);
       t.o0 = o0;
       t.stream = p.stream && aligned && nout == L && p.c_out % L == 0;
@@ -422,7 +441,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       streamed = streamed || t.stream;
     }
     const i64 oh_begin = rt * p.rows_per_task;
-    const i64 oh_end = min64(p.ho, oh_begin + p.rows_per_task);
+    const i64 oh_end = min64(p.ho, oh_begin + span * p.rows_per_task);
     // DRAM-bound layers: each task prefetches its share (1 / groups) of the input and output
     // rows of the next row tile, spread over its blocks, as one ascending range so the
     // hardware stream prefetchers join in. Without it the strided tile walks are latency-bound.
@@ -459,8 +478,13 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       for (i64 oh = oh_begin; oh < oh_end; ++oh) {
         Row r{};
         r.ih0 = oh * p.sh - p.pad_top;
-        r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
-        r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
+        if (p.dh == 1) {  // no division per row
+          r.kh_lo = r.ih0 < 0 ? -r.ih0 : 0;
+          r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, p.h - r.ih0);
+        } else {
+          r.kh_lo = r.ih0 < 0 ? (-r.ih0 + p.dh - 1) / p.dh : 0;
+          r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
+        }
         r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
         i64 ow0 = strip_ow0;
         for (i64 b = sb; b < se; ++b) {
@@ -477,11 +501,13 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
             }
           }
           const i64 wb = width < bmin ? bmin : width;
-          // Tiles sharing a 64-byte line (and a block function) run in one call.
+          // Consecutive tiles with the same block functions (all but a channel tail) run in
+          // one call: on narrow maps the call and its set-up cost as much as the FMAs.
           for (i64 k = 0; k < count;) {
-            const i64 pair = (k + 1 < count && table[k] == table[k + 1] && L < 16) ? 2 : 1;
-            table[k][wb](p, tiles + k, pair, r, ow0, width);
-            k += pair;
+            i64 run = 1;
+            while (k + run < count && table[k + run] == table[k]) ++run;
+            table[k][wb](p, tiles + k, run, r, ow0, width);
+            k += run;
           }
           ow0 += width;
         }

@@ -418,7 +418,8 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
         // Lane j of the tile reads input channel (o0 + j) / m. Only multipliers need the
         // permutation (and its divisions): with m == 1 it is never read, and the input
         // channels are the output ones (no division per tile: on 7- and 14-pixel maps a task
-        // is a few hundred cycles of FMAs, and three divisions per tile were a third of it).
+        // is a few hundred cycles of FMAs, and the set-up, three divisions per tile among it,
+        // took a third of the samples).
         c0 = o0 / p.m;
         std::int32_t idx[V::kLanes];
         for (i64 j = 0; j < L; ++j) {

@@ -64,6 +64,49 @@ std::vector<std::int64_t> out_shape(const Geometry& g) {
   return {a.begin(), a.end()};
 }
 
+// The filter-gradient plans of (d, s) at each ISA and thread count: dw (and db when `bias`;
+// otherwise db must stay untouched) match the references, and every thread count after the
+// first gives the first one's dw and db bit for bit. `on_plan` sees each plan before it runs
+// (to check or count which kernel it chose); `what` starts every failure message.
+template <class OnPlan>
+void check_filter_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
+                        const std::vector<float>& x, const std::vector<float>& dy,
+                        const std::vector<float>& dw_ref, const std::vector<float>& db_ref,
+                        bool bias, const std::vector<Isa>& isas,
+                        std::initializer_list<int> thread_counts, const std::string& what,
+                        OnPlan&& on_plan) {
+  for (Isa isa : isas) {
+    std::vector<float> first_dw, first_db;
+    for (int threads : thread_counts) {
+      PlanOptions opt;
+      opt.threads = threads;
+      opt.max_isa = isa;
+      BackwardFilterPlan plan(d, s, out_shape(g), opt);
+      on_plan(plan);
+      if (::testing::Test::HasFatalFailure()) return;
+      std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
+      plan.execute(x.data(), dy.data(), dw.data(), bias ? db.data() : nullptr);
+      const std::string at =
+          what + " " + plan.kernel_name() + " threads=" + std::to_string(threads);
+      ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << at;
+      if (bias) {
+        ASSERT_LT(rel_l2(db, db_ref), 1e-5) << at;
+      } else {
+        for (float v : db) ASSERT_TRUE(std::isnan(v)) << at << ": db written without a bias";
+      }
+      if (first_dw.empty()) {
+        first_dw = dw;
+        first_db = db;
+        continue;
+      }
+      ASSERT_EQ(0, std::memcmp(first_dw.data(), dw.data(), dw.size() * sizeof(float))) << at;
+      if (bias) {
+        ASSERT_EQ(0, std::memcmp(first_db.data(), db.data(), db.size() * sizeof(float))) << at;
+      }
+    }
+  }
+}
+
 // <conv(x, w), dy> = <x, bwd_data(dy, w)> = <w, bwd_filter(x, dy)>, in float64.
 TEST(Backward, AdjointIdentitiesHoldInDouble) {
   std::mt19937 rng(99);
@@ -227,27 +270,14 @@ TEST(Backward, DepthwiseFilterGradientEdgeCases) {
       std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
       std::vector<float> db_ref(static_cast<std::size_t>(c));
       reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-      for (Isa isa : testing::runnable_isas()) {
-        std::vector<float> first;
-        for (int threads : {1, 2}) {
-          PlanOptions opt;
-          opt.threads = threads;
-          opt.max_isa = isa;
-          BackwardFilterPlan plan(d, s, out_shape(g), opt);
-          ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
-          std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
-          plan.execute(x.data(), dy.data(), dw.data(), db.data());
-          ASSERT_LT(rel_l2(dw, dw_ref), 1e-5)
-              << "c=" << c << " k=" << kh << "x" << kw << " " << plan.kernel_name();
-          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << "c=" << c << " " << plan.kernel_name();
-          if (threads == 1) {
-            first = dw;
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)));
-          }
-          ++checked;
-        }
-      }
+      const std::string what =
+          "c=" + std::to_string(c) + " k=" + std::to_string(kh) + "x" + std::to_string(kw);
+      ASSERT_NO_FATAL_FAILURE(check_filter_plans(
+          d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(), {1, 2}, what,
+          [&](const BackwardFilterPlan& plan) {
+            ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
+            ++checked;
+          }));
     }
   }
   EXPECT_GT(checked, 100);
@@ -297,37 +327,13 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
     std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
     std::vector<float> db_ref(static_cast<std::size_t>(k.c));
     reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-    for (Isa isa : testing::runnable_isas()) {
-      std::vector<float> first_dw, first_db;
-      for (int threads : {1, 2, 3}) {
-        PlanOptions opt;
-        opt.threads = threads;
-        opt.max_isa = isa;
-        BackwardFilterPlan plan(d, s, out_shape(g), opt);
-        ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
-        std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
-        plan.execute(x.data(), dy.data(), dw.data(), k.bias ? db.data() : nullptr);
-        const std::string what = "c=" + std::to_string(k.c) + " k=" + std::to_string(k.kh) + "x" +
-                                 std::to_string(k.kw) + " " + plan.kernel_name() +
-                                 " threads=" + std::to_string(threads);
-        ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << what;
-        if (k.bias) {
-          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << what;
-        } else {
-          for (float v : db) ASSERT_TRUE(std::isnan(v)) << what;  // db untouched
-        }
-        if (threads == 1) {
-          first_dw = dw;
-          first_db = db;
-        } else {
-          ASSERT_EQ(0, std::memcmp(first_dw.data(), dw.data(), dw.size() * sizeof(float))) << what;
-          if (k.bias) {
-            ASSERT_EQ(0, std::memcmp(first_db.data(), db.data(), db.size() * sizeof(float)))
-                << what;
-          }
-        }
-      }
-    }
+    const std::string what =
+        "c=" + std::to_string(k.c) + " k=" + std::to_string(k.kh) + "x" + std::to_string(k.kw);
+    ASSERT_NO_FATAL_FAILURE(check_filter_plans(
+        d, s, g, x, dy, dw_ref, db_ref, k.bias, testing::runnable_isas(), {1, 2, 3}, what,
+        [](const BackwardFilterPlan& plan) {
+          ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
+        }));
   }
 }
 
@@ -383,26 +389,13 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
       std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
       std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
       reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-      for (Isa isa : testing::runnable_isas()) {
-        std::vector<float> first;
-        for (int threads : {1, 2}) {
-          PlanOptions opt;
-          opt.threads = threads;
-          opt.max_isa = isa;
-          BackwardFilterPlan plan(d, s, out_shape(g), opt);
-          std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
-          plan.execute(x.data(), dy.data(), dw.data(), db.data());
-          ASSERT_LT(rel_l2(dw, dw_ref), 1e-5)
-              << "cig=" << cig << " cog=" << cog << " g=" << groups << " " << plan.kernel_name();
-          ASSERT_LT(rel_l2(db, db_ref), 1e-5) << plan.kernel_name();
-          if (threads == 1) {
-            first = dw;
-          } else {
-            ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)));
-          }
-          vectorised += plan.kernel_name().find("gconv") != std::string::npos ? 1 : 0;
-        }
-      }
+      const std::string what = "cig=" + std::to_string(cig) + " cog=" + std::to_string(cog) +
+                               " g=" + std::to_string(groups);
+      ASSERT_NO_FATAL_FAILURE(check_filter_plans(
+          d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(), {1, 2}, what,
+          [&](const BackwardFilterPlan& plan) {
+            vectorised += plan.kernel_name().find("gconv") != std::string::npos ? 1 : 0;
+          }));
     }
   }
   EXPECT_GT(vectorised, 40);
@@ -558,25 +551,12 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
     std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
     std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
     reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
-    std::vector<float> first;
-    for (int threads : {1, 2, 3}) {
-      PlanOptions opt;
-      opt.threads = threads;
-      opt.max_isa = Isa::kAvx2;
-      BackwardFilterPlan plan(d, s, out_shape(g), opt);
-      EXPECT_NE(plan.kernel_name().find("gemm"), std::string::npos) << plan.kernel_name();
-      std::vector<float> dw(dw_ref.size(), NAN), db(db_ref.size(), NAN);
-      plan.execute(x.data(), dy.data(), dw.data(), db.data());
-      ASSERT_LT(rel_l2(dw, dw_ref), 1e-5) << "cig=" << c.cig << " cog=" << c.cog << " "
-                                          << plan.kernel_name() << " threads " << threads;
-      ASSERT_LT(rel_l2(db, db_ref), 1e-5) << plan.kernel_name();
-      if (threads == 1) {
-        first = dw;
-      } else {
-        ASSERT_EQ(0, std::memcmp(first.data(), dw.data(), dw.size() * sizeof(float)))
-            << "cig=" << c.cig << " cog=" << c.cog << " threads " << threads;
-      }
-    }
+    const std::string what = "cig=" + std::to_string(c.cig) + " cog=" + std::to_string(c.cog);
+    ASSERT_NO_FATAL_FAILURE(check_filter_plans(
+        d, s, g, x, dy, dw_ref, db_ref, true, {Isa::kAvx2}, {1, 2, 3}, what,
+        [](const BackwardFilterPlan& plan) {
+          EXPECT_NE(plan.kernel_name().find("gemm"), std::string::npos) << plan.kernel_name();
+        }));
   }
 }
 

@@ -102,7 +102,6 @@ class DepthwiseKernel final : public Kernel {
     // write-combining buffers flush partially (an 8-lane AVX2 tile ran 30x slower so).
     p.stream = lanes == 16 && g.output_elements() * 4 > kStreamBytes;
     p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
-    p.rows_inner = !p.prefetch;
 
     // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]); zero tails.
     const i64 taps = g.kh * g.kw;

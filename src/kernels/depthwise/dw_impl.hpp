@@ -388,14 +388,14 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
   bool streamed = false;
   for (i64 task = begin; task < end;) {
     i64 grp = 0, rest = 0, rt = 0, img = 0, span = 1;
-    if (p.rows_inner) {
-      // Consecutive tasks of one (image, channel group) are consecutive row tiles: they run
-      // as one, so the tiles are set up once and the strips walk all their rows.
+    if (!p.prefetch) {
+      // Rows innermost (see Params): consecutive tasks of one (image, channel group) are
+      // consecutive row tiles; they run as one, so the tiles are set up once and the strips
+      // walk all their rows. (`rest` is only read by the prefetch path.)
       rt = task % p.row_tiles;
       const i64 ig = task / p.row_tiles;
       grp = ig % p.groups;
       img = ig / p.groups;
-      rest = img * p.row_tiles + rt;
       span = min64(end - task, p.row_tiles - rt);
     } else {
       grp = task % p.groups;

@@ -27,10 +27,9 @@ struct Params {
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
   // the input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.
-  // With rows_inner (layers that stay in the caches), t = ((img * groups) + group) *
+  // Layers that stay in the caches (no prefetch) order them t = ((img * groups) + group) *
   // row_tiles + row_tile instead: a thread's consecutive tasks are one group's consecutive
   // rows, which it runs as one task (tile set-up once, strips over all the rows).
-  bool rows_inner;
 };
 
 // Runs tasks [begin, end). Each writes its own (image, rows, channel tile) block of y.

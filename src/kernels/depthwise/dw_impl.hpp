@@ -65,7 +65,10 @@ struct Tile {
 struct Row {
   i64 ih0;  // input row of kernel row 0
   i64 kh_lo, kh_hi;
-  float* y;  // output row
+  float* y;  // output row, or the staging buffer
+  // Pixel (ow0) channel (o0) lands at y + (o0 - o_off) + (ow0 - ow_off) * ys: the output row
+  // itself (offsets 0, ys = c_out) or a block's staging buffer (see run_tasks).
+  i64 ys, o_off, ow_off;
 };
 
 // Computes the B pixels of a block from ow0 for each of the nt tiles and stores the first n
@@ -81,10 +84,10 @@ __attribute__((always_inline)) inline void opaque(T& q) {
 }
 
 template <int B, bool Full>
-__attribute__((always_inline)) inline void store_block(const Params& p, const Tile& t, const Row& r,
-                                                       i64 ow0, i64 n, const Reg* acc) {
-  const i64 co = p.c_out;
-  float* yp = r.y + t.o0 + ow0 * co;
+__attribute__((always_inline)) inline void store_block(const Tile& t, const Row& r, i64 ow0, i64 n,
+                                                       const Reg* acc) {
+  const i64 co = r.ys;
+  float* yp = r.y + (t.o0 - r.o_off) + (ow0 - r.ow_off) * co;
   if ((Full || V::kCheapMasks) && t.stream) {  // stream is only set on full tiles
     unroll<B>([&](auto bc) {
       constexpr int b = decltype(bc)::value;
@@ -199,7 +202,7 @@ __attribute__((always_inline)) inline void spec_tile(const Params& p, const Tile
       });
     }
   }
-  store_block<B, Full>(p, t, r, ow0, n, acc);
+  store_block<B, Full>(t, r, ow0, n, acc);
 }
 
 template <int KW, int S, int B, bool Full, bool Checked, int PL = 0, int PR = 0>
@@ -318,7 +321,7 @@ __attribute__((always_inline)) inline void generic_tile(const Params& p, const T
       }
     }
   }
-  store_block<B, Full>(p, t, r, ow0, n, acc);
+  store_block<B, Full>(t, r, ow0, n, acc);
 }
 
 // Only the widths a row cut can ask for (see block_min) are instantiated.
@@ -385,7 +388,13 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
   const i64 base = p.wo / blocks;
   const i64 extra = p.wo % blocks;
   const bool aligned = reinterpret_cast<std::uintptr_t>(y) % (L * sizeof(float)) == 0;
-  bool streamed = false;
+  // Staged stores (p.stage, 8-lane tiles on DRAM-bound layers): a block's tiles write to a
+  // buffer in L1, which is then streamed out pixel by pixel, whole 64-byte lines at a time.
+  // Streaming each 32-byte tile directly left half lines in the write-combining buffers.
+  const bool stage = L == 8 && p.stage && reinterpret_cast<std::uintptr_t>(y) % 64 == 0;
+  constexpr i64 kStageFloats = L == 8 ? V::kMaxBlock * kMaxGroup * L : 1;
+  alignas(64) float stage_buf[kStageFloats];
+  bool streamed = stage;
   for (i64 task = begin; task < end;) {
     i64 grp = 0, rest = 0, rt = 0, img = 0, span = 1;
     if (!p.prefetch) {
@@ -461,7 +470,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       const i64 in_row = p.w * p.c_in * 4;
       const i64 out_row = p.wo * p.c_out * 4;
       const i64 in_len = i_hi > i_lo ? (i_hi - i_lo) * in_row : 0;
-      const i64 out_len = p.stream ? 0 : (o_hi - o_lo) * out_row;
+      const i64 out_len = p.stream || stage ? 0 : (o_hi - o_lo) * out_row;
       const i64 in0 = (nimg * p.h + i_lo) * in_row + in_len * grp / p.groups;
       const i64 out0 = (nimg * p.ho + o_lo) * out_row + out_len * grp / p.groups;
       pf_in = reinterpret_cast<const char*>(x) + in0;
@@ -487,6 +496,13 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
           r.kh_hi = r.ih0 >= p.h ? 0 : min64(p.kh, (p.h - 1 - r.ih0) / p.dh + 1);
         }
         r.y = y + (img * p.ho + oh) * p.wo * p.c_out;
+        r.ys = p.c_out;
+        Row rs = r;  // the staging buffer: [pixel][count * L]
+        if constexpr (L == 8) {
+          rs.y = stage_buf;
+          rs.ys = count * L;
+          rs.o_off = grp * p.group * L;
+        }
         i64 ow0 = strip_ow0;
         for (i64 b = sb; b < se; ++b) {
           const i64 width = base + (b < extra ? 1 : 0);
@@ -504,11 +520,21 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
           const i64 wb = width < bmin ? bmin : width;
           // Consecutive tiles with the same block functions (all but a channel tail) run in
           // one call: on narrow maps the call and its set-up cost as much as the FMAs.
+          rs.ow_off = ow0;
           for (i64 k = 0; k < count;) {
             i64 run = 1;
             while (k + run < count && table[k + run] == table[k]) ++run;
-            table[k][wb](p, tiles + k, run, r, ow0, width);
+            table[k][wb](p, tiles + k, run, stage ? rs : r, ow0, width);
             k += run;
+          }
+          if (stage) {
+            float* yp = r.y + ow0 * p.c_out + grp * p.group * L;
+            const float* sp = stage_buf;
+            for (i64 px = 0; px < width; ++px) {
+              for (i64 j = 0; j < count * L; j += L) V::stream(yp + j, V::load_aligned(sp + j));
+              yp += p.c_out;
+              sp += count * L;
+            }
           }
           ow0 += width;
         }

@@ -24,6 +24,7 @@ struct Params {
   const float* filter;         // packed [tiles][kh][kw][lanes], zero in lanes >= c_out
   const float* bias;           // [tiles * lanes], zeros when the layer has no bias
   bool stream;                 // non-temporal stores allowed (output larger than the caches)
+  bool stage;                  // 8-lane tiles stored through a buffer, streamed in 64-B lines
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
   // the input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.

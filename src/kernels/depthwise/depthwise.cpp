@@ -80,18 +80,29 @@ class DepthwiseKernel final : public Kernel {
     p.wo = g.wo;
     p.lanes = lanes;
     p.tiles = (g.c_out + lanes - 1) / lanes;
-    // Tiles per task: about 128 bytes of channels (two 64-byte lines), split evenly. One
-    // line per task (the earlier choice) ran 5-10% slower on MobileNetV2's 3x3 layers (same
-    // run, interleaved with oneDNN); wider groups (256 bytes to all channels) were no faster.
+    p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
+    // Tiles per task, split evenly: about 128 bytes of channels (two 64-byte lines), or 512
+    // for kernels of at most 9 taps that stay in the caches. One line per task (the first
+    // choice) ran 5-10% slower on MobileNetV2's 3x3 layers. A 3x3 tap does little work per
+    // byte it loads, and 512-byte runs of each pixel ran those layers 5-20% faster (mnv2_dw7
+    // 49 -> 59 GFLOP/s, ShuffleNetV2's 116 channels 45 -> 52) than 128; on 5x5 and 7x7
+    // kernels 128 bytes was as fast or faster. DRAM-bound layers keep 128 (see stage).
     {
-      const i64 want = std::max<i64>(1, 32 / lanes);
+      const i64 bytes = !p.prefetch && g.kh * g.kw <= 9 ? 512 : 128;
+      const i64 want = std::max<i64>(1, bytes / (4 * lanes));
       const i64 ng = (p.tiles + want - 1) / want;
       p.group = std::min<i64>(dw::kMaxGroupTiles, (p.tiles + ng - 1) / ng);
     }
     p.groups = (p.tiles + p.group - 1) / p.group;
+    // A channel tail where masks are costly (AVX2's vmaskmovps store, the portable
+    // emulation): the last tile is moved back to end at c_out and runs as a full tile. Its
+    // first lanes recompute channels of the tile before it, in the same task (the last group
+    // holds both) and in the same order of operations, so they store the same bits again.
+    // With a multiplier the tail keeps its masks (lane permutation).
+    p.shift_tail = isa != Isa::kAvx512 && g.cog == 1 && g.c_out % lanes != 0 && g.c_out > lanes &&
+                   p.tiles - (p.groups - 1) * p.group >= 2;
     p.bmax = dw::specialised(p) ? dw::spec_bmax(lanes, g.kw) : dw::generic_bmax(lanes, g.cog);
 
-    p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
     // Row tiles: the input rows of a tile (all channels) fit in L2, with the next tile's new
     // rows too where they are prefetched, and enough tasks overall.
     const i64 row_bytes = std::max<i64>(1, g.w * g.c_in * 4);
@@ -114,21 +125,24 @@ class DepthwiseKernel final : public Kernel {
     // 64-byte lines (16 channels), with no channel tail.
     p.stage = lanes == 8 && large && g.c_out % 16 == 0 && p.group % 2 == 0;
 
-    // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]); zero tails.
+    // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]) and bias
+    // [tile][lanes], from each tile's first output channel (dw::tile_base); zero tails.
     const i64 taps = g.kh * g.kw;
     filter_.reset(static_cast<std::size_t>(p.tiles * taps * lanes) * sizeof(float));
+    bias_.reset(static_cast<std::size_t>(p.tiles * lanes) * sizeof(float));
     float* f = filter_.floats();
+    float* b = bias_.floats();
     std::fill_n(f, p.tiles * taps * lanes, 0.0f);
+    std::fill_n(b, p.tiles * lanes, 0.0f);
     for (i64 t = 0; t < p.tiles; ++t) {
-      for (i64 k = 0; k < taps; ++k) {
-        for (i64 j = 0; j < lanes && t * lanes + j < g.c_out; ++j) {
-          f[(t * taps + k) * lanes + j] = pr.filter_hwio[k * g.c_out + t * lanes + j];
+      const i64 o0 = dw::tile_base(p, t);
+      for (i64 j = 0; j < lanes && o0 + j < g.c_out; ++j) {
+        for (i64 k = 0; k < taps; ++k) {
+          f[(t * taps + k) * lanes + j] = pr.filter_hwio[k * g.c_out + o0 + j];
         }
+        if (pr.bias != nullptr) b[t * lanes + j] = pr.bias[o0 + j];
       }
     }
-    bias_.reset(static_cast<std::size_t>(p.tiles * lanes) * sizeof(float));
-    std::fill_n(bias_.floats(), p.tiles * lanes, 0.0f);
-    if (pr.bias != nullptr) std::copy_n(pr.bias, g.c_out, bias_.floats());
     p.filter = filter_.floats();
     p.bias = bias_.floats();
   }

@@ -23,7 +23,7 @@
 //   Reg permute(Reg, Idx)          r[j] = v[idx[j]]
 //
 // Work decomposition (see dw_params.hpp): task = (image, tile of output rows, group of
-// channel tiles spanning a 64-byte line).
+// channel tiles, 128 or 512 bytes of each pixel).
 // For each output row only the kernel rows that fall inside the input are visited. Along W the
 // whole row, border pixels included, is cut into ceil(wo / bmax) near-equal blocks whose
 // accumulators live in registers, so only widths [block_min(bmax), bmax] are instantiated (a
@@ -419,7 +419,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
     const i64 count = min64(min64(p.group, kMaxGroup), p.tiles - grp * p.group);
     for (i64 k = 0; k < count; ++k) {
       const i64 ct = grp * p.group + k;
-      const i64 o0 = ct * L;
+      const i64 o0 = tile_base(p, ct);
       const i64 nout = min64(L, p.c_out - o0);
       Tile& t = tiles[k];
       i64 c0 = o0;
@@ -444,7 +444,7 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       }
       t.x = x + img * p.h * p.w * p.c_in + c0;
       t.w = p.filter + ct * p.kh * p.kw * L;
-      t.bias = V::load_aligned(p.bias + o0);
+      t.bias = V::load_aligned(p.bias + ct * L);
       t.o0 = o0;
       t.stream = p.stream && aligned && nout == L && p.c_out % L == 0;
       table[k] = nout == L ? full : tail;

@@ -15,15 +15,16 @@ struct Params {
   std::int64_t kh, kw, sh, sw, dh, dw, pad_top, pad_left, ho, wo;
   std::int64_t lanes;          // channels per tile (the ISA's vector width in floats)
   std::int64_t tiles;          // ceil(c_out / lanes)
-  std::int64_t group;          // channel tiles per task (about 128 bytes of channels)
+  std::int64_t group;          // channel tiles per task (128 or 512 bytes of channels)
   std::int64_t groups;         // ceil(tiles / group)
   std::int64_t rows_per_task;  // output rows per task
   std::int64_t row_tiles;      // ceil(ho / rows_per_task)
   std::int64_t bmax;           // widest register block along W (<= the ISA's kMaxBlock)
   std::int64_t strip_blocks;   // blocks of a row per column strip (rows run inside a strip)
-  const float* filter;         // packed [tiles][kh][kw][lanes], zero in lanes >= c_out
-  const float* bias;           // [tiles * lanes], zeros when the layer has no bias
+  const float* filter;         // packed [tiles][kh][kw][lanes], zero beyond c_out
+  const float* bias;           // [tiles][lanes], zeros when the layer has no bias
   bool stream;                 // non-temporal stores allowed (output larger than the caches)
+  bool shift_tail;             // the last tile ends at c_out (a full tile), see depthwise.cpp
   bool stage;                  // 8-lane tiles stored through a buffer, streamed in 64-B lines
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
@@ -32,6 +33,11 @@ struct Params {
   // row_tiles + row_tile instead: a thread's consecutive tasks are one group's consecutive
   // rows, which it runs as one task (tile set-up once, strips over all the rows).
 };
+
+// First output channel of channel tile t.
+inline std::int64_t tile_base(const Params& p, std::int64_t t) {
+  return p.shift_tail && t == p.tiles - 1 ? p.c_out - p.lanes : t * p.lanes;
+}
 
 // Runs tasks [begin, end). Each writes its own (image, rows, channel tile) block of y.
 void run_avx512(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);

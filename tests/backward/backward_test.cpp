@@ -107,6 +107,40 @@ void check_filter_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
   }
 }
 
+// The input-gradient plans of (d, s) with filter w at each ISA and thread count, with
+// `force_kernel` pinned when it is not empty: dx matches the reference, and every thread
+// count after the first gives the first one's dx bit for bit. `on_plan` sees each plan before
+// it runs (to check or count which kernel it chose); `what` starts every failure message.
+template <class OnPlan>
+void check_data_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
+                      const std::vector<float>& w, const std::vector<float>& dy,
+                      const std::vector<float>& dx_ref, const std::vector<Isa>& isas,
+                      std::initializer_list<int> thread_counts, const std::string& force_kernel,
+                      const std::string& what, OnPlan&& on_plan) {
+  for (Isa isa : isas) {
+    std::vector<float> first;
+    for (int threads : thread_counts) {
+      PlanOptions opt;
+      opt.threads = threads;
+      opt.max_isa = isa;
+      if (!force_kernel.empty()) opt.force_kernel = force_kernel;
+      BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
+      on_plan(plan);
+      if (::testing::Test::HasFatalFailure()) return;
+      std::vector<float> dx(dx_ref.size(), NAN);
+      plan.execute(dy.data(), dx.data());
+      const std::string at =
+          what + " " + plan.kernel_name() + " threads=" + std::to_string(threads);
+      ASSERT_LT(rel_l2(dx, dx_ref), 1e-5) << at;
+      if (first.empty()) {
+        first = dx;
+        continue;
+      }
+      ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float))) << at;
+    }
+  }
+}
+
 // <conv(x, w), dy> = <x, bwd_data(dy, w)> = <w, bwd_filter(x, dy)>, in float64.
 TEST(Backward, AdjointIdentitiesHoldInDouble) {
   std::mt19937 rng(99);
@@ -455,38 +489,28 @@ TEST(Backward, StridedInputGradientGatherEdgeCases) {
         const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
         std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
         reference_backward_data(g, dy.data(), w.data(), dx_ref.data());
-        for (Isa isa : testing::runnable_isas()) {
-          std::vector<float> first;
-          for (int threads : {1, 2, -1, -2}) {
-            // Negative: the same thread count with the direct gather pinned (grouped strided
-            // geometries otherwise run as stride-1 forward phases).
-            PlanOptions opt;
-            opt.threads = std::abs(threads);
-            opt.max_isa = isa;
-            if (threads < 0) opt.force_kernel = "bwd_direct";
-            BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
-            if (threads < 0 || (cig == 1 && cog == 1)) {
-              const std::string& kn = plan.kernel_name();
+        const std::string what = "cig=" + std::to_string(cig) + " cog=" + std::to_string(cog) +
+                                 " c=" + std::to_string(c) + " k=" + std::to_string(kh) + "x" +
+                                 std::to_string(kw);
+        // Pinned: the direct gather (grouped strided geometries otherwise run as stride-1
+        // forward phases).
+        for (const bool pinned : {false, true}) {
+          auto on_plan = [&](const BackwardDataPlan& plan) {
+            const std::string& kn = plan.kernel_name();
+            if (pinned || (cig == 1 && cog == 1)) {
               // Multipliers have no vectorised direct kernel: the scalar loop when pinned.
               ASSERT_TRUE(kn.find("gather") != std::string::npos ||
                           kn.find("dycols") != std::string::npos ||
                           (cog > 1 && kn == "bwd_data_depthwise_direct"))
                   << kn;
             }
-            phased += plan.kernel_name().find("phases") != std::string::npos ? 1 : 0;
-            std::vector<float> dx(dx_ref.size(), NAN);
-            plan.execute(dy.data(), dx.data());
-            ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
-                << "cig=" << cig << " cog=" << cog << " c=" << c << " k=" << kh << "x" << kw << " "
-                << plan.kernel_name();
-            if (threads == 1 || threads == -1) {
-              first = dx;
-            } else {
-              ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)));
-            }
-            gathered += plan.kernel_name().find("gather") != std::string::npos ? 1 : 0;
-            dycols += plan.kernel_name().find("dycols") != std::string::npos ? 1 : 0;
-          }
+            phased += kn.find("phases") != std::string::npos ? 1 : 0;
+            gathered += kn.find("gather") != std::string::npos ? 1 : 0;
+            dycols += kn.find("dycols") != std::string::npos ? 1 : 0;
+          };
+          check_data_plans(d, s, g, w, dy, dx_ref, testing::runnable_isas(), {1, 2},
+                           pinned ? "bwd_direct" : "", what, on_plan);
+          if (::testing::Test::HasFatalFailure()) return;
         }
       }
     }
@@ -621,27 +645,12 @@ TEST(Backward, DyColumnsInputGradientEveryWidth) {
         const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
         std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
         reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
-        for (Isa isa : testing::runnable_isas()) {
-          std::vector<float> first;
-          for (int threads : {1, 2, 3}) {
-            PlanOptions opt;
-            opt.threads = threads;
-            opt.max_isa = isa;
-            BackwardDataPlan plan(d, s, out_shape(g), wt.data(), opt);
-            std::vector<float> dx(dx_ref.size(), NAN);
-            plan.execute(dy.data(), dx.data());
-            ASSERT_LT(rel_l2(dx, dx_ref), 1e-5)
-                << "k=" << cfg.k << " sw=" << cfg.sw << " w=" << w << " c=" << c
-                << " variant=" << variant << " " << plan.kernel_name();
-            if (threads == 1) {
-              first = dx;
-            } else {
-              ASSERT_EQ(0, std::memcmp(first.data(), dx.data(), dx.size() * sizeof(float)))
-                  << "w=" << w << " threads=" << threads;
-            }
-            ++checked;
-          }
-        }
+        const std::string what = "k=" + std::to_string(cfg.k) + " sw=" + std::to_string(cfg.sw) +
+                                 " w=" + std::to_string(w) + " c=" + std::to_string(c) +
+                                 " variant=" + std::to_string(variant);
+        check_data_plans(d, s, g, wt, dy, dx_ref, testing::runnable_isas(), {1, 2, 3}, "", what,
+                         [&](const BackwardDataPlan&) { ++checked; });
+        if (::testing::Test::HasFatalFailure()) return;
       }
     }
   }

@@ -20,6 +20,7 @@
 #include "kernels/backward/gemm_bwd_filter_params.hpp"
 #include "kernels/backward/grouped_bwd_filter_params.hpp"
 #include "plan/aligned_buffer.hpp"
+#include "plan/copy_shape.hpp"
 #include "plan/layout.hpp"
 #include "plan/parallel.hpp"
 
@@ -89,27 +90,14 @@ class BwdDataKernel {
         }
         col_off_[static_cast<std::size_t>(iw + 1)] = static_cast<std::int32_t>(col_tap_.size() / 2);
       }
-      prm_ = detail::BwdDataParams{g.n,
-                                   g.h,
-                                   g.w,
-                                   g.c_in,
-                                   g.c_out,
-                                   g.ho,
-                                   g.wo,
-                                   g.kh,
-                                   g.kw,
-                                   g.sh,
-                                   g.sw,
-                                   g.dh,
-                                   g.dw,
-                                   g.pad_top,
-                                   g.pad_left,
-                                   g.groups,
-                                   g.cig,
-                                   g.cog,
-                                   col_off_.data(),
-                                   col_tap_.data(),
-                                   w_.floats()};
+      prm_ = detail::BwdDataParams{};
+      detail::copy_shape(g, prm_);
+      prm_.groups = g.groups;
+      prm_.cig = g.cig;
+      prm_.cog = g.cog;
+      prm_.col_off = col_off_.data();
+      prm_.col_tap = col_tap_.data();
+      prm_.wpk = w_.floats();
     }
   }
   [[nodiscard]] i64 num_tasks() const { return g_.n * g_.h; }
@@ -402,21 +390,7 @@ class BwdFilterKernel {
     if (g.cog < 8 && (g.cig % 8 != 0 || g.kw < 2)) return false;  // transposed tiles only
     detail::GemmBwdFilterParams& p = gm_;
     p = detail::GemmBwdFilterParams{};
-    p.n = g.n;
-    p.h = g.h;
-    p.w = g.w;
-    p.c_in = g.c_in;
-    p.c_out = g.c_out;
-    p.ho = g.ho;
-    p.wo = g.wo;
-    p.kh = g.kh;
-    p.kw = g.kw;
-    p.sh = g.sh;
-    p.sw = g.sw;
-    p.dh = g.dh;
-    p.dw = g.dw;
-    p.pad_top = g.pad_top;
-    p.pad_left = g.pad_left;
+    detail::copy_shape(g, p);
     p.groups = g.groups;
     p.cig = g.cig;
     p.cog = g.cog;
@@ -492,9 +466,12 @@ class BwdFilterKernel {
         break;
       }
     }
-    gr_ = detail::GroupedBwdFilterParams{
-        g.n,  g.h,  g.w,  g.c_in,    g.c_out,    g.ho,  g.wo,  g.kh,      g.kw, g.sh,
-        g.sw, g.dh, g.dw, g.pad_top, g.pad_left, g.cig, g.cog, broadcast, 1,    ins};
+    gr_ = detail::GroupedBwdFilterParams{};
+    detail::copy_shape(g, gr_);
+    gr_.cig = g.cig;
+    gr_.cog = g.cog;
+    gr_.broadcast = broadcast;
+    gr_.ins = ins;
     gr_.taps = std::min<i64>({3, g.kw, std::max<i64>(1, budget / ins)});
     gr_fn_ = fn;
     isa_name_ = to_string(isa);

@@ -8,6 +8,7 @@
 
 #include "kernels/depthwise/dw_params.hpp"
 #include "plan/aligned_buffer.hpp"
+#include "plan/copy_shape.hpp"
 #include "plan/kernel.hpp"
 
 namespace groupconv::detail {
@@ -62,22 +63,8 @@ class DepthwiseKernel final : public Kernel {
       run_ = &dw::run_avx2;
     }
     dw::Params& p = p_;
-    p.n = g.n;
-    p.h = g.h;
-    p.w = g.w;
-    p.c_in = g.c_in;
-    p.c_out = g.c_out;
+    copy_shape(g, p);
     p.m = g.cog;
-    p.kh = g.kh;
-    p.kw = g.kw;
-    p.sh = g.sh;
-    p.sw = g.sw;
-    p.dh = g.dh;
-    p.dw = g.dw;
-    p.pad_top = g.pad_top;
-    p.pad_left = g.pad_left;
-    p.ho = g.ho;
-    p.wo = g.wo;
     p.lanes = lanes;
     p.tiles = (g.c_out + lanes - 1) / lanes;
     p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;

@@ -26,6 +26,9 @@ struct KernelProblem {
   const float* filter_hwio;  // [KH, KW, Cig, C_out]; valid only during create()
   const float* bias;         // [C_out] or nullptr; valid only during create()
   Isa isa;                   // the highest level the kernel may use
+  // Threads the plan will run with. Kernels may use it to order their tasks (which thread
+  // gets which part of the output), never to change what a task computes or how.
+  int threads = 1;
 };
 
 class Kernel {

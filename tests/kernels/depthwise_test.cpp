@@ -210,6 +210,34 @@ TEST(Depthwise, BatchAndWideRows) {
   check(same(2, 9, 57, 48, 1, 7, 7, 1, true), 3002);
 }
 
+// Fewer images than threads: the cache-resident 3x3 layers give each thread a band of rows
+// (one-row tasks, bands of uneven height, more bands than some maps have rows). Every thread
+// count must write every output element, bit-identical to one thread.
+TEST(Depthwise, RowBandsEveryThreadCount) {
+  std::uint32_t seed = 3500;
+  for (const int c : {8, 144, 384}) {  // one, two and three 512-byte channel groups (AVX2)
+    for (const int h : {1, 2, 3, 7}) {
+      for (const int n : {1, 2}) {
+        const Case k = same(n, h, 9, c, 1, 3, 3, 1, true);
+        SCOPED_TRACE(describe(k));
+        const Problem p = problem_for(k, seed++);
+        const auto want = run_reference(p);
+        for (const Isa isa : testing::runnable_isas()) {
+          SCOPED_TRACE(to_string(isa));
+          std::string name;
+          const auto one = run_at(p, isa, 1, 0, &name);
+          ASSERT_LT(rel_l2(one, want), 2e-6) << name;
+          for (const int threads : {2, 3, 4, 5}) {
+            SCOPED_TRACE(threads);
+            const auto many = run_at(p, isa, threads, 0, &name);
+            ASSERT_EQ(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)), 0) << name;
+          }
+        }
+      }
+    }
+  }
+}
+
 // Output above the non-temporal threshold (16 MiB): streamed stores when aligned (AVX-512
 // directly, AVX2 through the staging buffer when the channel groups cover whole lines), plain
 // stores when the user's buffer is not aligned or the channels end in a tail. 144 channels

@@ -74,8 +74,9 @@ class DepthwiseKernel final : public Kernel {
     // byte it loads, and 512-byte runs of each pixel ran those layers 5-20% faster (mnv2_dw7
     // 49 -> 59 GFLOP/s, ShuffleNetV2's 116 channels 45 -> 52) than 128; on 5x5 and 7x7
     // kernels 128 bytes was as fast or faster. DRAM-bound layers keep 128 (see stage).
+    const bool long_groups = !p.prefetch && g.kh * g.kw <= 9;
     {
-      const i64 bytes = !p.prefetch && g.kh * g.kw <= 9 ? 512 : 128;
+      const i64 bytes = long_groups ? 512 : 128;
       const i64 want = std::max<i64>(1, bytes / (4 * lanes));
       const i64 ng = (p.tiles + want - 1) / want;
       p.group = std::min<i64>(dw::kMaxGroupTiles, (p.tiles + ng - 1) / ng);
@@ -100,8 +101,22 @@ class DepthwiseKernel final : public Kernel {
     const i64 want_row_tiles = (kMinTasks + per_image - 1) / per_image;
     rows = std::min(rows, std::max<i64>(1, (g.ho + want_row_tiles - 1) / want_row_tiles));
     rows = std::min(rows, std::max<i64>(1, g.ho));
-    p.rows_per_task = rows;
     p.strip_blocks = strip_blocks(g, p.bmax, lanes * p.group * 4);
+    // Row bands (the cache-resident task order, see dw::Params) where the channel groups are
+    // long: with fewer images than threads, each thread gets rows of its own. Two threads
+    // running the two or three 512-byte groups of one row at once ran mnv2_dw3-5 at half
+    // their 1-thread speed, both threads slow, about one run in three; rows of their own ran
+    // them 10-40% faster than the good runs too. With 128-byte groups (7x7 kernels) the
+    // threads' groups lie far apart and bands only cost (halo rows read twice, uneven bands).
+    p.bands = 1;
+    if (long_groups && pr.threads > 1 && g.n < pr.threads) {
+      // One-row tiles: a thread still runs its consecutive rows of a group as one task (see
+      // run_tasks), and the split between threads falls within a row of the even share.
+      rows = 1;
+      p.bands = std::clamp<i64>((pr.threads + g.n - 1) / std::max<i64>(1, g.n), 1,
+                                std::max<i64>(1, g.ho));
+    }
+    p.rows_per_task = rows;
     p.row_tiles = (g.ho + rows - 1) / rows;
     // Only whole 64-byte lines are streamed: narrower tiles would write half lines, which the
     // write-combining buffers flush partially (an 8-lane AVX2 tile ran 30x slower so).

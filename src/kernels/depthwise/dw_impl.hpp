@@ -401,11 +401,17 @@ void run_tasks(const Params& p, const float* x, float* y, i64 begin, i64 end) {
       // Rows innermost (see Params): consecutive tasks of one (image, channel group) are
       // consecutive row tiles; they run as one, so the tiles are set up once and the strips
       // walk all their rows. (`rest` is only read by the prefetch path.)
-      rt = task % p.row_tiles;
-      const i64 ig = task / p.row_tiles;
-      grp = ig % p.groups;
-      img = ig / p.groups;
-      span = min64(end - task, p.row_tiles - rt);
+      const i64 per_image = p.groups * p.row_tiles;
+      img = task / per_image;
+      const i64 r = task - img * per_image;
+      i64 band = 0;  // the band holding r: bands are few (about the thread count)
+      while (band + 1 < p.bands && p.groups * (p.row_tiles * (band + 1) / p.bands) <= r) ++band;
+      const i64 rt0 = p.row_tiles * band / p.bands;
+      const i64 nb = p.row_tiles * (band + 1) / p.bands - rt0;
+      const i64 q = r - p.groups * rt0;
+      grp = q / nb;
+      rt = rt0 + q % nb;
+      span = min64(end - task, nb - q % nb);
     } else {
       grp = task % p.groups;
       rest = task / p.groups;

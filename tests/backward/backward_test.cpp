@@ -435,6 +435,45 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
   EXPECT_GT(vectorised, 40);
 }
 
+// Four input and four output channels per group (ResNeXt's first stage): whole vectors run
+// in-lane splats and, with stride and dilation 1 along W, walk each row by input column;
+// masked tail vectors keep the permutation path. Rows narrower than the kernel, every
+// border, and maps large enough for several row blocks (a block spanning two images).
+TEST(Backward, GroupedFilterGradientFourChannelGroups) {
+  std::mt19937 rng(47);
+  struct FourCase {
+    int n, h, w, groups, kh, kw, sh, sw, dh, dw;
+  };
+  const FourCase cases[] = {{1, 6, 9, 2, 3, 3, 1, 1, 1, 1},    {2, 5, 1, 4, 3, 3, 1, 1, 1, 1},
+                            {1, 4, 2, 6, 1, 3, 1, 1, 1, 1},    {1, 7, 8, 5, 3, 5, 1, 1, 1, 1},
+                            {1, 9, 11, 4, 7, 7, 1, 1, 1, 1},   {1, 8, 10, 2, 3, 3, 2, 1, 1, 1},
+                            {1, 8, 10, 2, 3, 3, 1, 2, 1, 1},   {1, 8, 10, 2, 3, 3, 1, 1, 2, 2},
+                            {2, 22, 40, 64, 3, 3, 1, 1, 1, 1}, {1, 30, 33, 32, 3, 3, 2, 2, 1, 1}};
+  for (const FourCase& k : cases) {
+    ConvDesc d;
+    d.groups = k.groups;
+    d.strides = {k.sh, k.sw};
+    d.dilations = {k.dh, k.dw};
+    d.padding = Padding::kSame;
+    const Shapes s = shapes_for(d, k.n, k.h, k.w, 4 * k.groups, k.kh, k.kw, 4, 4 * k.groups, true);
+    const Geometry g = resolve(d, s);
+    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
+    std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
+    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    const std::string what = describe(g);
+    ASSERT_NO_FATAL_FAILURE(
+        check_filter_plans(d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(),
+                           {1, 2, 3}, what, [&](const BackwardFilterPlan& plan) {
+                             if (plan.kernel_name().find("avx") != std::string::npos) {
+                               EXPECT_NE(plan.kernel_name().find("gconv_perm"), std::string::npos)
+                                   << what << ": " << plan.kernel_name();
+                             }
+                           }));
+  }
+}
+
 }  // namespace
 }  // namespace groupconv
 

@@ -27,6 +27,13 @@ struct V {
     return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(i));
   }
   static Reg permute(Reg v, Idx i) { return _mm256_permutevar8x32_ps(v, i); }
+  static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }
+  // Element B of each group of 4 lanes (128-bit half) to all 4 lanes: one in-lane shuffle
+  // with an immediate, no index register.
+  template <int B>
+  static Reg splat4(Reg v) {
+    return _mm256_permute_ps(v, B * 0x55);
+  }
 };
 
 #include "kernels/backward/grouped_bwd_filter_impl.hpp"

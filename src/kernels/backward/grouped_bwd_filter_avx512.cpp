@@ -26,6 +26,11 @@ struct V {
   static Idx index(const std::int32_t* i) { return _mm512_loadu_si512(i); }
   // maskz form: GCC 12 warns about the undefined source of the unmasked one.
   static Reg permute(Reg v, Idx i) { return _mm512_maskz_permutexvar_ps(0xFFFF, i, v); }
+  static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }
+  template <int B>
+  static Reg splat4(Reg v) {
+    return _mm512_maskz_permute_ps(0xFFFF, v, B * 0x55);  // maskz: see permute
+  }
 };
 
 #include "kernels/backward/grouped_bwd_filter_impl.hpp"

@@ -14,6 +14,9 @@ struct GroupedBwdFilterParams {
                            // 0: a vector spans lanes / Cog whole groups (lanes % Cog == 0)
   std::int64_t taps;       // kernel columns per task (T)
   std::int64_t ins;        // input channels per task (Ib)
+  // Flattened (n, oh) output rows per pass: a thread runs all its tasks over one block of
+  // rows (its x and dy rows stay in L2) before the next; 0 = all rows in one pass.
+  std::int64_t block_rows;
 };
 
 // Tasks: output-channel vectors x kernel rows x column chunks x input-channel chunks.

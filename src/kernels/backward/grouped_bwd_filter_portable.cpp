@@ -50,6 +50,13 @@ struct V {
     for (int j = 0; j < 8; ++j) r.v[j] = v.v[i.v[j]];
     return r;
   }
+  static Reg loadu(const float* p) { return load(p, 8); }
+  template <int B>
+  static Reg splat4(Reg v) {
+    Reg r;
+    for (int j = 0; j < 8; ++j) r.v[j] = v.v[(j / 4) * 4 + B];
+    return r;
+  }
 };
 
 #include "kernels/backward/grouped_bwd_filter_impl.hpp"

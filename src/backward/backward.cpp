@@ -220,7 +220,7 @@ class BwdFilterKernel {
     if (gemm_) {
       if (gm_.tmode != 0) {
         return "bwd_filter_gconv_gemmt_8x" + std::to_string(gm_.taps) + "t" +
-               std::to_string(gm_.taps == 3 ? 3 : 10 / gm_.taps) + "o" +
+               std::to_string(detail::gemmt_outputs(gm_.taps, gm_.cog)) + "o" +
                (gm_.gpt > 1 ? "_2g" : "") + "_avx2";
       }
       return "bwd_filter_gconv_gemm_" + std::to_string(gm_.mr) + "x" + std::to_string(gm_.nv * 8) +

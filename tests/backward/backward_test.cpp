@@ -582,6 +582,8 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
       {8, 8, 3, 3, 3, 2, 2, 1, 1, 3, 17, 15},    // stride 2, batch 3
       {16, 8, 2, 3, 5, 1, 1, 2, 2, 2, 13, 21},   // 2 input lane vectors, tap tail, dilation
       {8, 5, 3, 2, 4, 1, 2, 1, 1, 1, 9, 12},     // output tail in the transposed tiles
+      {8, 6, 2, 3, 3, 1, 1, 1, 1, 1, 10, 11},    // transposed tiles of 3 + 3 outputs
+      {8, 3, 3, 3, 3, 1, 1, 1, 1, 2, 7, 9},      // one transposed tile of 3 outputs
       {24, 7, 1, 1, 2, 1, 1, 1, 3, 2, 6, 11},    // one group: parts over input blocks
       {8, 16, 4, 3, 3, 1, 1, 1, 1, 2, 14, 14},   // tutorial-like
       {16, 16, 5, 3, 3, 1, 1, 1, 1, 1, 16, 18},  // 6-input tiles with a 4-input tail

@@ -290,7 +290,7 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         c.oh0 = c.oh1 = c.ih0 = 0;
       }
       if (p.tmode != 0) {
-        const i64 nc = p.taps == 3 ? 3 : 10 / p.taps;
+        const i64 nc = gemmt_outputs(p.taps, co_hi - co_lo);
         for (i64 j = 0; j < p.gpt; ++j)
           for (i64 kh = 0; kh < p.kh; ++kh) {
             for (i64 kw = 0; kw < p.kw; kw += p.taps) {

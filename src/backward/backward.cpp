@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 #include <vector>
 
 #include "kernels/backward/bwd_data_params.hpp"
@@ -224,7 +225,7 @@ class BwdFilterKernel {
                (gm_.gpt > 1 ? "_2g" : "") + "_avx2";
       }
       return "bwd_filter_gconv_gemm_" + std::to_string(gm_.mr) + "x" + std::to_string(gm_.nv * 8) +
-             "_avx2";
+             (gm_.direct != 0 ? "_direct" : "") + "_avx2";
     }
     if (gr_fn_ != nullptr) {
       return std::string("bwd_filter_gconv_") + (gr_.broadcast != 0 ? "bcast_" : "perm_") +
@@ -423,6 +424,17 @@ class BwdFilterKernel {
     // (a group's 32 bytes per pixel, 1 KiB apart, wasted half of every line fetched).
     if (p.tmode != 0 && g.cig == 8 && g.cog == 8 && p.parts == 1 && g.groups % 2 == 0) {
       p.gpt = 2;
+    }
+    // No packing where both NHWC pixel strides reach at least 16 of the 64 L1 sets (a
+    // stride of s lines reaches 64 / gcd(s, 64)): packing cost as much as the tiles on
+    // ShuffleNet's 1x1 layers (direct: shufflenet_g3_expand 30 -> 41 GFLOP/s), while strides
+    // of 1-4 KiB (ResNeXt c4/c5, dilated_g8: 1 to 4 sets) ran 10-30% slower unpacked.
+    {
+      auto sets = [](i64 channels) {
+        const i64 bytes = channels * 4;
+        return bytes % 64 != 0 ? i64{64} : 64 / std::gcd(bytes / 64, i64{64});
+      };
+      p.direct = p.tmode == 0 && sets(g.c_in) >= 16 && sets(g.c_out) >= 16 ? 1 : 0;
     }
     const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4 * p.gpt;
     const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4 * p.gpt;

@@ -598,6 +598,7 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
       {8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 64, 40},    // 2 groups per task, several chunks
   };
   int k = 0;
+  int direct = 0;  // plans that read x and dy in place (no packing)
   for (const G& c : cases) {
     ConvDesc d;
     d.groups = c.groups;
@@ -619,10 +620,14 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
     const std::string what = "cig=" + std::to_string(c.cig) + " cog=" + std::to_string(c.cog);
     ASSERT_NO_FATAL_FAILURE(check_filter_plans(
         d, s, g, x, dy, dw_ref, db_ref, true, {Isa::kAvx2}, {1, 2, 3}, what,
-        [](const BackwardFilterPlan& plan) {
+        [&](const BackwardFilterPlan& plan) {
           EXPECT_NE(plan.kernel_name().find("gemm"), std::string::npos) << plan.kernel_name();
+          direct += plan.kernel_name().find("_direct") != std::string::npos ? 1 : 0;
         }));
   }
+  // Both ways run: in place (pixel strides over many cache sets) and packed (the rest).
+  EXPECT_GT(direct, 10);
+  EXPECT_LT(direct, 3 * static_cast<int>(std::size(cases)) - 10);
 }
 
 }  // namespace

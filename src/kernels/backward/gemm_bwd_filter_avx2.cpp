@@ -258,6 +258,9 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
     const float* xg = p.x + g * p.cig + i_lo;
     const float* dg = p.dy + g * p.cog + co_lo;
     const i64 chunks = p.n * chunks_per_image;
+    // In place: the chunk's x and dy are read where they lie (dy only when this task's
+    // output channels are whole vectors: a padded one would read past the tensor's end).
+    const bool direct = p.direct != 0 && p.tmode == 0 && p.gpt == 1 && dcopy == c.dyw;
     for (i64 ci = 0; ci < chunks || ci == 0; ++ci) {
       const bool any = ci < chunks;
       if (any) {
@@ -269,7 +272,12 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         const float* xsrc = xg + (n * p.h + c.ih0) * p.w * p.c_in;
         const float* dsrc = dg + (n * p.ho + c.oh0) * p.wo * p.c_out;
         const i64 xcnt = (ih1 - c.ih0) * p.w, dcnt = (c.oh1 - c.oh0) * p.wo;
-        if (p.tmode != 0) {  // rows of wp columns, column iw + pad_left, zeros outside
+        if (direct) {
+          c.xs = xsrc;
+          c.ds = dsrc;
+          c.xw = p.c_in;
+          c.dyw = p.c_out;
+        } else if (p.tmode != 0) {  // rows of wp columns, column iw + pad_left, zeros outside
           const i64 cols = p.w < p.wp - p.pad_left ? p.w : p.wp - p.pad_left;
           for (i64 r = 0; r < ih1 - c.ih0; ++r) {
             float* dst = xs + r * p.wp * c.xw;
@@ -280,10 +288,10 @@ void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, fl
         } else {
           copy_pixels(xs, xsrc, xcnt, c.xw, c.xw, p.c_in);
         }
-        copy_pixels(ds, dsrc, dcnt, dcopy, c.dyw, p.c_out);
+        if (!direct) copy_pixels(ds, dsrc, dcnt, dcopy, c.dyw, p.c_out);
         if (bias) {
           for (i64 q = 0; q < dcnt; ++q) {
-            for (i64 o = 0; o < dcopy; ++o) bg[o] += ds[q * c.dyw + o];
+            for (i64 o = 0; o < dcopy; ++o) bg[o] += c.ds[q * c.dyw + o];
           }
         }
       } else {  // no pixels (N = 0): the tiles store zeros

@@ -8,8 +8,9 @@
 // output channels, every tap) and reduces over the output rows in fixed chunks of one image:
 // it packs the chunk's rows of x and dy (its channels only; dy zero-padded to whole vectors)
 // into a per-thread scratch - the NHWC pixel stride of C floats would map a group's pixels
-// onto a few cache sets - then runs every tile over the chunk. The order is fixed: the
-// result never depends on the thread count.
+// onto a few cache sets - then runs every tile over the chunk. Where both pixel strides reach
+// enough sets (`direct`), the tiles read the tensors in place and nothing is packed. The order is
+// fixed: the result never depends on the thread count.
 #pragma once
 
 #include <cstdint>
@@ -30,6 +31,8 @@ struct GemmBwdFilterParams {
   std::int64_t wp;          // tmode: packed x row width, (Wo - 1) * sw + (KW - 1) * dw + 1
   std::int64_t gpt;         // groups per task (> 1 only in tmode with Cig = Cog = 8, parts = 1:
                             // a task packs whole 64-byte lines of x and dy, two groups each)
+  std::int64_t direct;      // 1: the tiles read x and dy in place (NHWC strides), no packing
+                            // (tmode 0, gpt 1, whole output vectors; see the plan)
   const float* x;           // NHWC input and output gradient of this call
   const float* dy;
 };

@@ -295,9 +295,18 @@ void run_tasks(const NarrowParams& q, const float* x, float* y, i64 begin, i64 e
           continue;
         }
         for (i64 ow = 0; ow < q.wo; ow += f.p) {
-          const int np = static_cast<int>(q.wo - ow < f.p ? q.wo - ow : f.p);
-          const bool inside = np == f.p && ow >= ow_lo && ow + np <= ow_hi;
-          (inside ? f.interior : f.edge)(q, t, x_img, y_row + ow * q.c_out, oh, ow, np);
+          i64 o = ow;
+          int np = static_cast<int>(q.wo - ow < f.p ? q.wo - ow : f.p);
+          // A short last block whose full-width copy ending at wo lies inside the row runs
+          // that copy instead, as an interior block: its first pixels are computed again
+          // (the same operations in the same order, so the same bits) rather than the edge
+          // body computing pixels past the row and testing every column against it.
+          if (np < f.p && q.wo >= f.p && q.wo - f.p >= ow_lo && q.wo <= ow_hi) {
+            o = q.wo - f.p;
+            np = f.p;
+          }
+          const bool inside = np == f.p && o >= ow_lo && o + np <= ow_hi;
+          (inside ? f.interior : f.edge)(q, t, x_img, y_row + o * q.c_out, oh, o, np);
         }
       }
     }

@@ -425,16 +425,18 @@ class BwdFilterKernel {
     if (p.tmode != 0 && g.cig == 8 && g.cog == 8 && p.parts == 1 && g.groups % 2 == 0) {
       p.gpt = 2;
     }
-    // No packing where both NHWC pixel strides reach at least 16 of the 64 L1 sets (a
-    // stride of s lines reaches 64 / gcd(s, 64)): packing cost as much as the tiles on
-    // ShuffleNet's 1x1 layers (direct: shufflenet_g3_expand 30 -> 41 GFLOP/s), while strides
-    // of 1-4 KiB (ResNeXt c4/c5, dilated_g8: 1 to 4 sets) ran 10-30% slower unpacked.
+    // No packing for 1x1 kernels whose NHWC pixel strides both reach at least 16 of the 64
+    // L1 sets (a stride of s lines reaches 64 / gcd(s, 64)): with one tap a packed value is
+    // used once per tile, and packing cost as much as the tiles on ShuffleNet's 1x1 layers
+    // (unpacked: shufflenet_g3_expand 30 -> 41 GFLOP/s). With KH x KW taps the packing pays
+    // for itself (tutorial_g4, 3x3: median 66 packed, 50 unpacked), and strides of 1-4 KiB
+    // (ResNeXt c4/c5, dilated_g8: 1 to 4 sets) ran 10-30% slower unpacked.
     {
       auto sets = [](i64 channels) {
         const i64 bytes = channels * 4;
         return bytes % 64 != 0 ? i64{64} : 64 / std::gcd(bytes / 64, i64{64});
       };
-      p.direct = p.tmode == 0 && sets(g.c_in) >= 16 && sets(g.c_out) >= 16 ? 1 : 0;
+      p.direct = p.tmode == 0 && g.kh * g.kw == 1 && sets(g.c_in) >= 16 && sets(g.c_out) >= 16;
     }
     const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4 * p.gpt;
     const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4 * p.gpt;

@@ -107,6 +107,21 @@ void check_filter_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
   }
 }
 
+// Random x and dy for g, and the reference filter and bias gradients of them.
+struct FilterCase {
+  std::vector<float> x, dy, dw_ref, db_ref;
+};
+
+FilterCase filter_case(const Geometry& g, std::mt19937& rng) {
+  FilterCase f;
+  f.x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
+  f.dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+  f.dw_ref.resize(static_cast<std::size_t>(g.filter_elements()));
+  f.db_ref.resize(static_cast<std::size_t>(g.c_out));
+  reference_backward_filter(g, f.x.data(), f.dy.data(), f.dw_ref.data(), f.db_ref.data());
+  return f;
+}
+
 // The input-gradient plans of (d, s) with filter w at each ISA and thread count, with
 // `force_kernel` pinned when it is not empty: dx matches the reference, and every thread
 // count after the first gives the first one's dx bit for bit. `on_plan` sees each plan before
@@ -299,15 +314,11 @@ TEST(Backward, DepthwiseFilterGradientEdgeCases) {
       } catch (const ShapeError&) {
         continue;  // VALID with a kernel larger than the input
       }
-      const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
-      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-      std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
-      std::vector<float> db_ref(static_cast<std::size_t>(c));
-      reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+      const FilterCase fc = filter_case(g, rng);
       const std::string what =
           "c=" + std::to_string(c) + " k=" + std::to_string(kh) + "x" + std::to_string(kw);
       ASSERT_NO_FATAL_FAILURE(check_filter_plans(
-          d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(), {1, 2}, what,
+          d, s, g, fc.x, fc.dy, fc.dw_ref, fc.db_ref, true, testing::runnable_isas(), {1, 2}, what,
           [&](const BackwardFilterPlan& plan) {
             ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
             ++checked;
@@ -356,16 +367,12 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
     d.padding = k.pad;
     const Shapes s = shapes_for(d, k.n, k.h, k.w, k.c, k.kh, k.kw, 1, k.c, k.bias);
     const Geometry g = resolve(d, s);
-    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
-    std::vector<float> db_ref(static_cast<std::size_t>(k.c));
-    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    const FilterCase fc = filter_case(g, rng);
     const std::string what =
         "c=" + std::to_string(k.c) + " k=" + std::to_string(k.kh) + "x" + std::to_string(k.kw);
     ASSERT_NO_FATAL_FAILURE(check_filter_plans(
-        d, s, g, x, dy, dw_ref, db_ref, k.bias, testing::runnable_isas(), {1, 2, 3}, what,
-        [](const BackwardFilterPlan& plan) {
+        d, s, g, fc.x, fc.dy, fc.dw_ref, fc.db_ref, k.bias, testing::runnable_isas(), {1, 2, 3},
+        what, [](const BackwardFilterPlan& plan) {
           ASSERT_NE(plan.kernel_name().find("dwconv"), std::string::npos) << plan.kernel_name();
         }));
   }
@@ -418,15 +425,11 @@ TEST(Backward, GroupedFilterGradientEdgeCases) {
       const Shapes s = shapes_for(d, 1 + groups % 2, 7 + variant, 12 - variant, groups * cig, kh,
                                   kw, cig, groups * cog, true);
       const Geometry g = resolve(d, s);
-      const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
-      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-      std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
-      std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
-      reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+      const FilterCase fc = filter_case(g, rng);
       const std::string what = "cig=" + std::to_string(cig) + " cog=" + std::to_string(cog) +
                                " g=" + std::to_string(groups);
       ASSERT_NO_FATAL_FAILURE(check_filter_plans(
-          d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(), {1, 2}, what,
+          d, s, g, fc.x, fc.dy, fc.dw_ref, fc.db_ref, true, testing::runnable_isas(), {1, 2}, what,
           [&](const BackwardFilterPlan& plan) {
             vectorised += plan.kernel_name().find("gconv") != std::string::npos ? 1 : 0;
           }));
@@ -457,20 +460,16 @@ TEST(Backward, GroupedFilterGradientFourChannelGroups) {
     d.padding = Padding::kSame;
     const Shapes s = shapes_for(d, k.n, k.h, k.w, 4 * k.groups, k.kh, k.kw, 4, 4 * k.groups, true);
     const Geometry g = resolve(d, s);
-    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
-    std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
-    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    const FilterCase fc = filter_case(g, rng);
     const std::string what = describe(g);
-    ASSERT_NO_FATAL_FAILURE(
-        check_filter_plans(d, s, g, x, dy, dw_ref, db_ref, true, testing::runnable_isas(),
-                           {1, 2, 3}, what, [&](const BackwardFilterPlan& plan) {
-                             if (plan.kernel_name().find("avx") != std::string::npos) {
-                               EXPECT_NE(plan.kernel_name().find("gconv_perm"), std::string::npos)
-                                   << what << ": " << plan.kernel_name();
-                             }
-                           }));
+    ASSERT_NO_FATAL_FAILURE(check_filter_plans(
+        d, s, g, fc.x, fc.dy, fc.dw_ref, fc.db_ref, true, testing::runnable_isas(), {1, 2, 3}, what,
+        [&](const BackwardFilterPlan& plan) {
+          if (plan.kernel_name().find("avx") != std::string::npos) {
+            EXPECT_NE(plan.kernel_name().find("gconv_perm"), std::string::npos)
+                << what << ": " << plan.kernel_name();
+          }
+        }));
   }
 }
 
@@ -614,14 +613,10 @@ TEST(Backward, GemmFilterGradientEdgeCases) {
     const Shapes s =
         shapes_for(d, c.n, c.h, c.w, c.groups * c.cig, c.kh, c.kw, c.cig, c.groups * c.cog, true);
     const Geometry g = resolve(d, s);
-    const auto x = random_vector<float>(static_cast<std::size_t>(g.input_elements()), rng);
-    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
-    std::vector<float> dw_ref(static_cast<std::size_t>(g.filter_elements()));
-    std::vector<float> db_ref(static_cast<std::size_t>(g.c_out));
-    reference_backward_filter(g, x.data(), dy.data(), dw_ref.data(), db_ref.data());
+    const FilterCase fc = filter_case(g, rng);
     const std::string what = "cig=" + std::to_string(c.cig) + " cog=" + std::to_string(c.cog);
     ASSERT_NO_FATAL_FAILURE(check_filter_plans(
-        d, s, g, x, dy, dw_ref, db_ref, true, {Isa::kAvx2}, {1, 2, 3}, what,
+        d, s, g, fc.x, fc.dy, fc.dw_ref, fc.db_ref, true, {Isa::kAvx2}, {1, 2, 3}, what,
         [&](const BackwardFilterPlan& plan) {
           EXPECT_NE(plan.kernel_name().find("gemm"), std::string::npos) << plan.kernel_name();
           direct += plan.kernel_name().find("_direct") != std::string::npos ? 1 : 0;

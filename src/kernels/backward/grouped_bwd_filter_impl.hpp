@@ -167,10 +167,7 @@ using BodyFn = void (*)(const GroupedBwdFilterParams&, const Task&, const typena
                         const float*, const float*, float*, float*, i64, i64);
 
 template <int T, int MODE>
-BodyFn pick_ib(i64 ib) {
-  if constexpr (MODE == 2) {  // Cig = 4
-    return ib == 4 ? &task_body<T, 4, 2> : nullptr;
-  }
+BodyFn pick_ib_any(i64 ib) {
   switch (ib) {
     case 1:
       return &task_body<T, 1, MODE>;
@@ -186,6 +183,15 @@ BodyFn pick_ib(i64 ib) {
       return &task_body<T, 8, MODE>;
     default:
       return nullptr;
+  }
+}
+
+template <int T, int MODE>
+BodyFn pick_ib(i64 ib) {
+  if constexpr (MODE == 2) {  // Cig = 4 only: splat4 takes element 0..3 of each group of 4
+    return ib == 4 ? &task_body<T, 4, 2> : nullptr;
+  } else {
+    return pick_ib_any<T, MODE>(ib);
   }
 }
 
@@ -212,6 +218,7 @@ void entry(const GroupedBwdFilterParams& p, const float* x, const float* dy, flo
   // Four-channel groups on both sides, whole vectors: in-lane splats (see task_body).
   const BodyFn splat =
       p.broadcast == 0 && p.cig == 4 && p.cog == 4 && p.ins == 4 ? pick<2>(p.taps, 4) : nullptr;
+  if (body == nullptr) return;  // unreachable: the plan picks taps <= 3, ins in {1,2,3,4,6,8}
   const i64 rows = p.n * p.ho;
   const i64 br = p.block_rows > 0 && p.block_rows < rows ? p.block_rows : rows;
   for (i64 q0 = 0;;) {  // at least one pass: with no rows the tasks still store zeros

@@ -133,26 +133,24 @@ void task_body(const GroupedBwdFilterParams& p, const Task& t, const typename V:
       oh = 0;
       ++n;
     }
-    {
-      const float* drow = dy + q * p.wo * p.c_out + t.oc0;
-      // The bias sum walks the row on its own (one task in KH * ...), in column order as
-      // before: a test per pixel in the main loop cost more than the extra pass.
-      if (t.bias) {
-        for (i64 ow = 0; ow < p.wo; ++ow) bsum = V::add(bsum, V::load(drow + ow * p.c_out, t.m));
-      }
-      const i64 ih = oh * p.sh - p.pad_top + t.kh * p.dh;
-      if (ih < 0 || ih >= p.h) continue;
-      const float* xrow = x + (n * p.h + ih) * p.w * p.c_in;
-      if (by_input) {
-        for (i64 iw = iw_lo; iw < in_lo; ++iw) column(xrow, drow, iw, true);
-        for (i64 iw = in_lo; iw < in_hi; ++iw) column(xrow, drow, iw, false);
-        for (i64 iw = in_hi; iw < iw_hi; ++iw) column(xrow, drow, iw, true);
-        continue;
-      }
-      for (i64 ow = 0; ow < ow_lo; ++ow) pixel(xrow, drow, ow, true);
-      for (i64 ow = ow_lo; ow < ow_hi; ++ow) pixel(xrow, drow, ow, false);
-      for (i64 ow = ow_hi; ow < p.wo; ++ow) pixel(xrow, drow, ow, true);
+    const float* drow = dy + q * p.wo * p.c_out + t.oc0;
+    // Bias tasks (kh == 0, first column and input chunk) sum the dy row on a pass of their
+    // own, in column order as before: a test per pixel in the main loop cost more.
+    if (t.bias) {
+      for (i64 ow = 0; ow < p.wo; ++ow) bsum = V::add(bsum, V::load(drow + ow * p.c_out, t.m));
     }
+    const i64 ih = oh * p.sh - p.pad_top + t.kh * p.dh;
+    if (ih < 0 || ih >= p.h) continue;
+    const float* xrow = x + (n * p.h + ih) * p.w * p.c_in;
+    if (by_input) {
+      for (i64 iw = iw_lo; iw < in_lo; ++iw) column(xrow, drow, iw, true);
+      for (i64 iw = in_lo; iw < in_hi; ++iw) column(xrow, drow, iw, false);
+      for (i64 iw = in_hi; iw < iw_hi; ++iw) column(xrow, drow, iw, true);
+      continue;
+    }
+    for (i64 ow = 0; ow < ow_lo; ++ow) pixel(xrow, drow, ow, true);
+    for (i64 ow = ow_lo; ow < ow_hi; ++ow) pixel(xrow, drow, ow, false);
+    for (i64 ow = ow_hi; ow < p.wo; ++ow) pixel(xrow, drow, ow, true);
   }
   unroll<T>([&](auto a) {
     unroll<IB>([&](auto b) {

@@ -13,13 +13,13 @@
 
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <vector>
 
 #include "kernels/backward/bwd_data_params.hpp"
 #include "kernels/backward/dw_bwd_filter_params.hpp"
 #include "kernels/backward/gemm_bwd_filter_params.hpp"
 #include "kernels/backward/grouped_bwd_filter_params.hpp"
+#include "kernels/common/cache_sets.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/copy_shape.hpp"
 #include "plan/layout.hpp"
@@ -431,13 +431,8 @@ class BwdFilterKernel {
     // (unpacked: shufflenet_g3_expand 30 -> 41 GFLOP/s). With KH x KW taps the packing pays
     // for itself (tutorial_g4, 3x3: median 66 packed, 50 unpacked), and strides of 1-4 KiB
     // (ResNeXt c4/c5, dilated_g8: 1 to 4 sets) ran 10-30% slower unpacked.
-    {
-      auto sets = [](i64 channels) {
-        const i64 bytes = channels * 4;
-        return bytes % 64 != 0 ? i64{64} : 64 / std::gcd(bytes / 64, i64{64});
-      };
-      p.direct = p.tmode == 0 && g.kh * g.kw == 1 && sets(g.c_in) >= 16 && sets(g.c_out) >= 16;
-    }
+    p.direct = p.tmode == 0 && g.kh * g.kw == 1 && detail::l1_sets_reached(g.c_in * 4) >= 16 &&
+               detail::l1_sets_reached(g.c_out * 4) >= 16;
     const i64 row_bytes = (g.sh * g.w * xw + g.wo * dyw) * 4 * p.gpt;
     const i64 halo = (g.kh - 1) * g.dh * g.w * xw * 4 * p.gpt;
     p.chunk_rows = std::max<i64>((96 + g.wo - 1) / std::max<i64>(1, g.wo),

@@ -3,9 +3,9 @@
 // compiled once per ISA (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp).
 #include <algorithm>
 #include <cstring>
-#include <numeric>
 #include <string>
 
+#include "kernels/common/cache_sets.hpp"
 #include "kernels/depthwise/dw_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/copy_shape.hpp"
@@ -37,9 +37,7 @@ constexpr i64 kMinTasks = 32;
 // bytes that is a multiple of 64 lines up with only 64 / gcd(stride / 64, 64) sets (a
 // 1536-byte stride, 384 channels, reaches 8 of the 64), and rows of the strip may share them.
 i64 strip_blocks(const Geometry& g, i64 bmax, i64 group_bytes) {
-  const i64 stride = g.c_in * 4;
-  i64 sets = 64;
-  if (stride % 64 == 0) sets = 64 / std::gcd(stride / 64, i64{64});
+  const i64 sets = l1_sets_reached(g.c_in * 4);
   const i64 lines_per_px = std::max<i64>(1, (group_bytes + 63) / 64);
   const i64 blocks = (g.wo + bmax - 1) / std::max<i64>(1, bmax);
   // At most two lines a pixel, stride 1, at most 9 taps (the first depthwise layers of

@@ -3,7 +3,7 @@
 # library and CLI sources using build/release/compile_commands.json.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-files=$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+files=$(git ls-files '*.cpp' '*.hpp' '*.h' '*.c' '*.inc')
 bad=0
 for f in $files; do
   clang-format --dry-run -Werror "$f" >/dev/null 2>&1 || { echo "clang-format: $f needs formatting"; bad=1; }

@@ -150,7 +150,9 @@ std::string results_svg(const std::vector<BenchResult>& results, const std::stri
       "roofline; dashed: FMA peak</text>\n",
       label_w);
   const double chart_bottom = top + row_h * static_cast<double>(results.size());
-  for (double v = 0; v <= max + step / 2; v += step) {
+  const int ticks = static_cast<int>((max + step / 2) / step);
+  for (int i = 0; i <= ticks; ++i) {
+    const double v = step * i;
     const double x = x_of(v);
     s += format("<line x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\" stroke=\"#ddd\"/>\n", x,
                 top - 4, x, chart_bottom);

@@ -19,19 +19,19 @@ struct CheckArgs {
 std::string group_table(const Geometry& g) {
   std::string s;
   const std::int64_t shown = g.groups <= 6 ? g.groups : 4;
+  auto row = [&](std::int64_t i) {
+    const long long in0 = i * g.cig;
+    const long long out0 = i * g.cog;
+    return format("  group %lld: input channels [%lld, %lld) -> output channels [%lld, %lld)\n",
+                  static_cast<long long>(i), in0, in0 + g.cig, out0, out0 + g.cog);
+  };
   for (std::int64_t i = 0; i < shown; ++i) {
-    s += format("  group %lld: input channels [%lld, %lld) -> output channels [%lld, %lld)\n",
-                static_cast<long long>(i), static_cast<long long>(i * g.cig),
-                static_cast<long long>((i + 1) * g.cig), static_cast<long long>(i * g.cog),
-                static_cast<long long>((i + 1) * g.cog));
+    s += row(i);
   }
   if (shown < g.groups) {
     const std::int64_t i = g.groups - 1;
     s += format("  ... (%lld more)\n", static_cast<long long>(g.groups - shown - 1));
-    s += format("  group %lld: input channels [%lld, %lld) -> output channels [%lld, %lld)\n",
-                static_cast<long long>(i), static_cast<long long>(i * g.cig),
-                static_cast<long long>((i + 1) * g.cig), static_cast<long long>(i * g.cog),
-                static_cast<long long>((i + 1) * g.cog));
+    s += row(i);
   }
   return s;
 }

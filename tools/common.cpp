@@ -69,6 +69,10 @@ std::vector<std::int64_t> parse_int_list(const std::string& option, const std::s
                "e.g. " + option + " " + example);
   }
   std::vector<std::int64_t> out;
+  std::string usage = "e.g. ";
+  usage += option;
+  usage += ' ';
+  usage += example;
   std::size_t start = 0;
   for (;;) {
     const auto comma = s.find(',', start);
@@ -76,14 +80,14 @@ std::vector<std::int64_t> parse_int_list(const std::string& option, const std::s
         s.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (trim(item).empty()) {
       bad_option(option, value, "empty entry in the list",
-                 "comma-separated integers, e.g. " + example, "e.g. " + option + " " + example);
+                 "comma-separated integers, e.g. " + example, usage);
     }
     std::int64_t v = 0;
     try {
       v = parse_int(option, item, example);
     } catch (const ShapeError&) {
       bad_option(option, value, "'" + trim(item) + "' is not an integer",
-                 "comma-separated integers, e.g. " + example, "e.g. " + option + " " + example);
+                 "comma-separated integers, e.g. " + example, usage);
     }
     out.push_back(v);
     if (comma == std::string::npos) break;

@@ -15,7 +15,9 @@
 
 #include "common.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run_cli(int argc, char** argv) {
   using namespace groupconv;
   CLI::App app{
       "groupconv: grouped 2-D convolution on the CPU (depthwise, grouped, pointwise), with "
@@ -51,6 +53,18 @@ int main(int argc, char** argv) {
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Building the option tree allocates too: nothing may escape main.
+  try {
+    return run_cli(argc, argv);
+  } catch (...) {
+    std::fputs("internal error: unexpected exception\n", stderr);
     return 1;
   }
 }

@@ -37,6 +37,8 @@ enum { GC_HWIO = 0, GC_OIHW = 1 };                                      /* filte
 enum { GC_VALID = 0, GC_SAME = 1, GC_SAME_LOWER = 2, GC_EXPLICIT = 3 }; /* padding */
 enum { GC_ISA_BEST = 0, GC_ISA_PORTABLE = 1, GC_ISA_AVX2 = 2, GC_ISA_AVX512 = 3 };
 
+/* A C header: typedef, not `using` (clang-tidy's C++ check does not apply). */
+/* NOLINTBEGIN(modernize-use-using) */
 typedef struct gc_conv_desc {
   int32_t data_format;   /* GC_NHWC (0) or GC_NCHW */
   int32_t filter_format; /* GC_HWIO (0) or GC_OIHW */
@@ -93,6 +95,7 @@ typedef struct gc_plan_options {
 } gc_plan_options;
 
 typedef struct gc_plan gc_plan;
+/* NOLINTEND(modernize-use-using) */
 
 /* "0.1.0" */
 const char* gc_version(void);

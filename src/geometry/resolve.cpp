@@ -171,8 +171,8 @@ class Resolver {
   }
 
   // The two shapes, labelled, as the first context lines of most diagnostics.
-  [[nodiscard]] std::vector<std::string> shapes_context(std::string in_note = {},
-                                                        std::string filt_note = {}) const {
+  [[nodiscard]] std::vector<std::string> shapes_context(const std::string& in_note = {},
+                                                        const std::string& filt_note = {}) const {
     std::vector<std::string> c;
     c.push_back("input  " + in_label() + "  " + fmt_name(false) +
                 (in_note.empty() ? "" : ": " + in_note));

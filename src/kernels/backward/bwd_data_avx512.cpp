@@ -26,7 +26,7 @@ struct V {
   }
 };
 
-#include "kernels/backward/bwd_data_impl.hpp"
+#include "kernels/backward/bwd_data_impl.inc"
 
 }  // namespace
 

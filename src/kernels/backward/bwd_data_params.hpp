@@ -1,5 +1,5 @@
 // Input gradient (direct gather, any stride/dilation/padding): parameters shared by the
-// per-ISA translation units. Plain data only (see the ODR note in dw_bwd_filter_impl.hpp).
+// per-ISA translation units. Plain data only (see the ODR note in dw_bwd_filter_impl.inc).
 #pragma once
 
 #include <cstdint>
@@ -18,7 +18,7 @@ struct BwdDataParams {
   const float* wpk;
 };
 
-// The per-dy-column blocks of bwd_data_impl.hpp ("dycols") serve a geometry on an ISA of
+// The per-dy-column blocks of bwd_data_impl.inc ("dycols") serve a geometry on an ISA of
 // `lanes` floats per vector: stride 1 or 2 and 3, 5 or 7 taps along W with dilation 1;
 // depthwise with multiplier 1 (channel tails masked) or a group's input channels filling
 // whole vectors. The plan (naming, skipping the phases) and the kernels ask this one rule.

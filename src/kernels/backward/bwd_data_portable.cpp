@@ -40,7 +40,7 @@ struct V {
   static Mask mask(int n) { return n > 8 ? 8 : n; }
 };
 
-#include "kernels/backward/bwd_data_impl.hpp"
+#include "kernels/backward/bwd_data_impl.inc"
 
 }  // namespace
 

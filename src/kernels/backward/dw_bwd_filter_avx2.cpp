@@ -27,7 +27,7 @@ struct V {
   }
 };
 
-#include "kernels/backward/dw_bwd_filter_impl.hpp"
+#include "kernels/backward/dw_bwd_filter_impl.inc"
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 // Depthwise filter gradient (multiplier 1): parameters shared by the per-ISA translation
-// units. Plain data only (see the ODR note in dw_bwd_filter_impl.hpp).
+// units. Plain data only (see the ODR note in dw_bwd_filter_impl.inc).
 #pragma once
 
 #include <cstdint>

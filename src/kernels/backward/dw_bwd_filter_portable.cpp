@@ -38,7 +38,7 @@ struct V {
   static Mask mask(int n) { return n > 8 ? 8 : n; }
 };
 
-#include "kernels/backward/dw_bwd_filter_impl.hpp"
+#include "kernels/backward/dw_bwd_filter_impl.inc"
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// avx2 variant of the grouped filter gradient (see grouped_bwd_filter_impl.hpp).
+// avx2 variant of the grouped filter gradient (see grouped_bwd_filter_impl.inc).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -36,7 +36,7 @@ struct V {
   }
 };
 
-#include "kernels/backward/grouped_bwd_filter_impl.hpp"
+#include "kernels/backward/grouped_bwd_filter_impl.inc"
 
 }  // namespace
 

@@ -1,4 +1,4 @@
-// avx512 variant of the grouped filter gradient (see grouped_bwd_filter_impl.hpp).
+// avx512 variant of the grouped filter gradient (see grouped_bwd_filter_impl.inc).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -33,7 +33,7 @@ struct V {
   }
 };
 
-#include "kernels/backward/grouped_bwd_filter_impl.hpp"
+#include "kernels/backward/grouped_bwd_filter_impl.inc"
 
 }  // namespace
 

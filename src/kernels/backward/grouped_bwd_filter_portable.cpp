@@ -1,4 +1,4 @@
-// portable variant of the grouped filter gradient (see grouped_bwd_filter_impl.hpp).
+// portable variant of the grouped filter gradient (see grouped_bwd_filter_impl.inc).
 
 #include <cstdint>
 
@@ -59,7 +59,7 @@ struct V {
   }
 };
 
-#include "kernels/backward/grouped_bwd_filter_impl.hpp"
+#include "kernels/backward/grouped_bwd_filter_impl.inc"
 
 }  // namespace
 

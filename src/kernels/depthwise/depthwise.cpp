@@ -1,5 +1,5 @@
 // The depthwise family (one input channel per group, any channel multiplier m = Cog): the
-// factory, the packed filter and the task plan. The loops themselves are in dw_impl.hpp,
+// factory, the packed filter and the task plan. The loops themselves are in dw_impl.inc,
 // compiled once per ISA (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp).
 #include <algorithm>
 #include <cstring>

@@ -1,5 +1,5 @@
 // Depthwise kernel, AVX2 + FMA (8 channels per ymm, maskload/maskstore tails, 16 registers:
-// blocks of up to 8 output pixels). The body is dw_impl.hpp; only the vector traits live here.
+// blocks of up to 8 output pixels). The body is dw_impl.inc; only the vector traits live here.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -36,7 +36,7 @@ struct V {
   static Reg permute(Reg v, Idx i) { return _mm256_permutevar8x32_ps(v, i); }
 };
 
-#include "kernels/depthwise/dw_impl.hpp"
+#include "kernels/depthwise/dw_impl.inc"
 
 }  // namespace
 

@@ -1,5 +1,5 @@
 // Depthwise kernel, AVX-512 (16 channels per zmm, masked tails, 32 registers: blocks of up to
-// 16 output pixels). The body is dw_impl.hpp; only the vector traits live here.
+// 16 output pixels). The body is dw_impl.inc; only the vector traits live here.
 #include <immintrin.h>
 
 #include <cstddef>
@@ -34,7 +34,7 @@ struct V {
   static Reg permute(Reg v, Idx i) { return _mm512_mask_permutexvar_ps(v, 0xFFFF, i, v); }
 };
 
-#include "kernels/depthwise/dw_impl.hpp"
+#include "kernels/depthwise/dw_impl.inc"
 
 }  // namespace
 

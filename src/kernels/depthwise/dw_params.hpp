@@ -1,6 +1,6 @@
 // Plain data shared by the depthwise factory (depthwise.cpp) and its per-ISA translation
 // units (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp). POD only: the per-ISA files must not
-// pull in STL templates (ODR, see dw_impl.hpp).
+// pull in STL templates (ODR, see dw_impl.inc).
 #pragma once
 
 #include <cstddef>

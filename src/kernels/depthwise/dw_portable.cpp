@@ -1,5 +1,5 @@
 // Depthwise kernel, portable C++ (4-float vectors the compiler maps to the baseline SIMD;
-// blocks of up to 8 output pixels). The body is dw_impl.hpp; only the vector traits live here.
+// blocks of up to 8 output pixels). The body is dw_impl.inc; only the vector traits live here.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -69,7 +69,7 @@ struct V {
   }
 };
 
-#include "kernels/depthwise/dw_impl.hpp"
+#include "kernels/depthwise/dw_impl.inc"
 
 }  // namespace
 

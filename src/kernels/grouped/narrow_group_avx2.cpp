@@ -1,4 +1,4 @@
-// Narrow-group kernel, AVX2 + FMA build (see narrow_group_impl.hpp for the algorithm).
+// Narrow-group kernel, AVX2 + FMA build (see narrow_group_impl.inc for the algorithm).
 #include <immintrin.h>
 
 #include <cstddef>
@@ -44,7 +44,7 @@ struct Vec {
 
 }  // namespace
 
-#include "kernels/grouped/narrow_group_impl.hpp"
+#include "kernels/grouped/narrow_group_impl.inc"
 
 namespace groupconv::detail {
 

@@ -39,7 +39,7 @@ inline void prefetch_tap(const float* x, i64 xs, i64 cig) {
 template <int MR, int NZ, int YT>
 void tile(const TileArgs& a) {
   constexpr int NR = NZ * 16 + YT * 8;
-  constexpr int NZ1 = NZ > 0 ? NZ : 1;
+  constexpr int NZ1 = NZ + (NZ == 0 ? 1 : 0);  // array extent: at least 1
   // One pixel alone would leave too few dependency chains for a 4-cycle FMA: split its K loop
   // over 4 accumulator sets (summed in a fixed order at the end).
   constexpr int S = MR == 1 ? 4 : 1;

@@ -337,9 +337,9 @@ namespace {
 // The depthwise filter gradient's decomposition: row tiles (summed in tile order), strips
 // of rows with register-resident taps, channel groups, the streaming split of big layers
 // (one channel group), border kernel rows, kernel rows left over from the register chunk
-// (KH not a multiple of it, KH below it), the generic kernel width (> 7), compile-time and
-// run-time strides and dilations, channel tails, db absent. 1, 2 and 3 threads must agree
-// bit for bit.
+// (KH not a multiple of it, KH below it), the generic kernel width (> 7), compile-time row
+// widths (7 and 14 columns at 7x7), compile-time and run-time strides and dilations, channel
+// tails, db absent. 1, 2 and 3 threads must agree bit for bit.
 TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
   struct DwCase {
     int n, h, w, c, kh, kw, sh, sw, dh, dw;
@@ -351,6 +351,8 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // stride 2, tail, tiles span n
       {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // 7x7, border kernel rows
       {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},    // small map, no db
+      {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // compile-time 7-wide rows
+      {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // compile-time 14-wide rows
       {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},   // R = 2 chunks + leftover row
       {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},  // KH below the chunk
       {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},    // run-time dilation (S = 0)

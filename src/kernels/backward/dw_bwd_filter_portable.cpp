@@ -14,6 +14,7 @@ struct V {
   };
   using Mask = int;  // number of active lanes
   static constexpr std::int64_t kLanes = 8;
+  static constexpr bool kFixedWidths = false;  // compile-time 7- and 14-column rows
   static Reg zero() { return Reg{}; }
   static Reg load(const float* p, Mask m) {
     Reg r{};

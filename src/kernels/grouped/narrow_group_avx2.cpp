@@ -52,8 +52,17 @@ void narrow_group_run_avx2(const NarrowParams& q, const float* x, float* y, std:
                            std::int64_t end) {
   switch (q.mode) {
     case NarrowMode::kBcast:
+      // Groups of 8 input channels (ResNeXt's and RegNet's) get a compile-time trip count for
+      // the j loop (same operations in the same order). Interleaved medians on resnext50_c3:
+      // 68 -> 75 GFLOP/s, resnext50_c3_s2 32 -> 55.
       if (q.vt == 2) {
-        run_tasks<SrcBcast, 2, 4, 2, 4>(q, x, y, begin, end);
+        if (q.cig == 8) {
+          run_tasks<SrcBcastN<8>, 2, 4, 2, 4>(q, x, y, begin, end);
+        } else {
+          run_tasks<SrcBcast, 2, 4, 2, 4>(q, x, y, begin, end);
+        }
+      } else if (q.cig == 8) {
+        run_tasks<SrcBcastN<8>, 1, 10, 8, 8>(q, x, y, begin, end);
       } else {
         run_tasks<SrcBcast, 1, 10, 8, 8>(q, x, y, begin, end);
       }

@@ -338,8 +338,9 @@ namespace {
 // of rows with register-resident taps, channel groups, the streaming split of big layers
 // (one channel group), border kernel rows, kernel rows left over from the register chunk
 // (KH not a multiple of it, KH below it), the generic kernel width (> 7), compile-time row
-// widths (7 and 14 columns at 7x7), compile-time and run-time strides and dilations, channel
-// tails, db absent. 1, 2 and 3 threads must agree bit for bit.
+// widths (7 and 14 columns at 7x7; 7, 14 and 28 at 3x3, the sliding sweep, with the first,
+// last, only and dilated rows that leave kernel rows out), compile-time and run-time strides and
+// dilations, channel tails, db absent. 1, 2 and 3 threads must agree bit for bit.
 TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
   struct DwCase {
     int n, h, w, c, kh, kw, sh, sw, dh, dw;
@@ -353,6 +354,11 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},    // small map, no db
       {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // compile-time 7-wide rows
       {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // compile-time 14-wide rows
+      {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // 3x3 sliding, 7 wide
+      {1, 14, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, false},  // 3x3 sliding, 14, no db
+      {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // 3x3 sliding, 28 wide
+      {3, 1, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // one row: middle kernel row
+      {1, 9, 14, 8, 3, 3, 1, 1, 2, 1, Padding::kSame, true},     // 14 wide, dilated rows
       {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},   // R = 2 chunks + leftover row
       {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},  // KH below the chunk
       {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},    // run-time dilation (S = 0)

@@ -359,6 +359,9 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // 3x3 sliding, 28 wide
       {3, 1, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // one row: middle kernel row
       {1, 9, 14, 8, 3, 3, 1, 1, 2, 1, Padding::kSame, true},     // 14 wide, dilated rows
+      {1, 12, 20, 16, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // 3x3 stride-2 slide, pl = 0
+      {1, 11, 21, 24, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // 3x3 stride-2 slide, pl = 1
+      {2, 9, 17, 16, 3, 3, 2, 2, 1, 1, Padding::kValid, false},  // 3x3 stride-2 slide, VALID
       {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},   // R = 2 chunks + leftover row
       {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},  // KH below the chunk
       {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},    // run-time dilation (S = 0)

@@ -125,6 +125,12 @@ class GemmConvKernel final : public Kernel {
     const i64 limit = std::max<i64>(1, flat_ ? g.h * g.w / (2 * tiles_[0].max_m) : g.ho);
     blocks_ = std::clamp<i64>((kTargetTasks + base - 1) / base, 1, limit);
     if ((base * blocks_) % 2 == 1 && blocks_ < limit) ++blocks_;
+    // 1x1 layers with several groups and small packed filters run pixel-major: a thread's
+    // tasks are a range of pixels with every group, not a range of groups. Group-major, two
+    // threads wrote different groups of the same pixels at the same time, and where a
+    // group's outputs are not whole 64-byte lines (ShuffleNet's 20 channels, 80 bytes) they
+    // shared lines: shufflenet_g3_reduce ran slower at 2 threads than at 1.
+    pixel_major_ = flat_ && g.groups > 1 && g.groups * group_w_ * 4 <= (256 << 10);
   }
 
   [[nodiscard]] std::string name() const override { return name_; }
@@ -135,10 +141,15 @@ class GemmConvKernel final : public Kernel {
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
     const auto nt = static_cast<i64>(tiles_.size());
     for (i64 task = begin; task < end; ++task) {
-      const i64 b = task % blocks_;
-      const i64 t = (task / blocks_) % nt;
-      const i64 gr = (task / (blocks_ * nt)) % g_.groups;
+      i64 b = task % blocks_;
+      i64 t = (task / blocks_) % nt;
+      i64 gr = (task / (blocks_ * nt)) % g_.groups;
       const i64 n = task / (blocks_ * nt * g_.groups);
+      if (pixel_major_) {  // (n, block, group, tile) instead of (n, group, tile, block)
+        t = task % nt;
+        gr = (task / nt) % g_.groups;
+        b = (task / (nt * g_.groups)) % blocks_;
+      }
       if (flat_) {
         run_flat(x, y, n, gr, t, b);
       } else {
@@ -278,6 +289,7 @@ class GemmConvKernel final : public Kernel {
   i64 group_b_ = 0;  // packed bias floats per group
   AlignedBuffer w_, b_;
   bool flat_ = false;
+  bool pixel_major_ = false;  // task order (n, block, group, tile), see the constructor
   std::vector<i64> kh_lo_, kh_hi_, kw_lo_, kw_hi_;
   i64 oh_lo_ = 0, oh_hi_ = 0, ow_lo_ = 0, ow_hi_ = 0;  // interior rows / columns
   i64 blocks_ = 1;

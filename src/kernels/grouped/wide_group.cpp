@@ -141,14 +141,16 @@ class GemmConvKernel final : public Kernel {
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
     const auto nt = static_cast<i64>(tiles_.size());
     for (i64 task = begin; task < end; ++task) {
-      i64 b = task % blocks_;
-      i64 t = (task / blocks_) % nt;
-      i64 gr = (task / (blocks_ * nt)) % g_.groups;
       const i64 n = task / (blocks_ * nt * g_.groups);
-      if (pixel_major_) {  // (n, block, group, tile) instead of (n, group, tile, block)
+      i64 b = 0, t = 0, gr = 0;
+      if (pixel_major_) {  // (n, block, group, tile)
         t = task % nt;
         gr = (task / nt) % g_.groups;
         b = (task / (nt * g_.groups)) % blocks_;
+      } else {  // (n, group, tile, block)
+        b = task % blocks_;
+        t = (task / blocks_) % nt;
+        gr = (task / (blocks_ * nt)) % g_.groups;
       }
       if (flat_) {
         run_flat(x, y, n, gr, t, b);

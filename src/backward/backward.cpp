@@ -343,7 +343,7 @@ class BwdFilterKernel {
     detail::DwBwdFilterParams& p = dw_;
     p = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho,      g.wo,       g.kh, g.kw,
                                   g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1,
-                                  1,    1,    0,    0,      nullptr,   0};
+                                  1,    1,    0,    0,      nullptr,   0,          false};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
     if (g.kh < dw_rows_) dw_rows_ = 1;  // the kernel instantiates R = max or 1
     if (g.kw > 7) dw_rows_ = 1;
@@ -361,6 +361,7 @@ class BwdFilterKernel {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;
       tiles = 16;
+      p.prefetch = true;
     } else {
       p.groups = std::clamp<i64>(blocks / 4, 1, 16);
       tiles = (16 + p.groups - 1) / p.groups;

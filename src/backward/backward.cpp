@@ -361,7 +361,7 @@ class BwdFilterKernel {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;
       tiles = 16;
-      p.prefetch = true;
+      p.touch = true;
     } else {
       p.groups = std::clamp<i64>(blocks / 4, 1, 16);
       tiles = (16 + p.groups - 1) / p.groups;

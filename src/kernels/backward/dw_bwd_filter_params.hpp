@@ -20,9 +20,9 @@ struct DwBwdFilterParams {
   std::int64_t ow_lo, ow_hi;  // interior output columns: every tap inside the input
   float* part;                // tiles > 1: tiles * part_stride floats
   std::int64_t part_stride;   // (KH*KW + 1) * C
-  // Layers that stream from DRAM: while a strip runs, its passes over the channel vectors
-  // prefetch the next strip's x and dy rows into L2, spread evenly over the passes.
-  bool prefetch;
+  // Layers that stream from DRAM: each strip's new x rows and its dy rows are read once in
+  // address order before the strip's passes over the channel vectors (see entry()).
+  bool touch;
 };
 
 // Runs tasks [begin, end). With tiles == 1 the tasks write dw (HWIO [KH][KW][1][C]) and db

@@ -166,6 +166,18 @@ TEST(NarrowGroup, RandomGeometries) {
   }
 }
 
+// Input and output beyond 16 MiB (the batch-16 layers): each output row first reads its new
+// input rows in address order (touch_rows), at stride 1 and 2.
+TEST(NarrowGroup, StreamingLayers) {
+  const Case cases[] = {
+      {3, 56, 56, 32, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {0, 0, 0, 0}, true},
+      {4, 64, 64, 32, 8, 8, 3, 3, 2, 2, 1, 1, Padding::kExplicit, {1, 1, 1, 1}, false},
+  };
+  for (const Case& c : cases) {
+    for (Isa isa : {Isa::kAvx2, Isa::kAvx512}) check_case(c, isa, 77);
+  }
+}
+
 // What the family declines (depthwise, wide groups, more than 16 per group), saying why.
 TEST(NarrowGroup, DeclinesOutsideItsRange) {
   for (const auto& cc : {std::array<int, 2>{1, 4}, {16, 16}, {32, 4}, {4, 17}, {17, 2}}) {

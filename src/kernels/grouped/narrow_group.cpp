@@ -120,6 +120,8 @@ class NarrowGroupKernel final : public Kernel {
     q.tiles_per_chunk = (q.tiles + q.tile_chunks - 1) / q.tile_chunks;
     q.tile_chunks = (q.tiles + q.tiles_per_chunk - 1) / q.tiles_per_chunk;
 
+    // Input and output beyond 16 MiB stream from DRAM (the suite's batch-16 layers).
+    q.touch = (g.input_elements() + g.output_elements()) * 4 > (16LL << 20);
     name_ = "narrow_group_" + std::to_string(q.cig) + "to" + std::to_string(q.cog) + "_";
     if (isa == Isa::kPortable) {
       name_ += "direct_portable";

@@ -29,6 +29,9 @@ struct NarrowParams {
   const float* wpack;       // [tile][kh][kw][cig][vt * lanes]
   const float* bpack;       // [tile][vt * lanes]
   const std::int32_t* idx;  // [cig][lanes] permute indices (kPerm1 / kPerm2)
+  // Layers that stream from DRAM: the input rows an output row reads first (those the task's
+  // previous row did not read) are read once in address order before its tiles run.
+  bool touch;
 
   [[nodiscard]] std::int64_t num_tasks() const { return n * row_tiles * tile_chunks; }
 };

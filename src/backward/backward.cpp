@@ -345,8 +345,8 @@ class BwdFilterKernel {
                                   g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1,
                                   1,    1,    0,    0,      nullptr,   0,          false};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
-    if (g.kh < dw_rows_) dw_rows_ = 1;  // the kernel instantiates R = max or 1
-    if (g.kw > 7) dw_rows_ = 1;
+    if (g.kh < dw_rows_) dw_rows_ = 1;                    // the kernel instantiates R = max or 1
+    if (g.kw > 7 || isa == Isa::kPortable) dw_rows_ = 1;  // portable: one row a pass
     // Interior columns: 0 <= ow*sw - pl and ow*sw - pl + (KW-1)*dw < W.
     p.ow_lo = (g.pad_left + g.sw - 1) / g.sw;
     const i64 hi_lim = g.w - 1 - (g.kw - 1) * g.dw + g.pad_left;  // ow*sw <= hi_lim

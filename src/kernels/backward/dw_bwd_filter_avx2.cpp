@@ -14,6 +14,7 @@ struct V {
   using Mask = __m256i;
   static constexpr std::int64_t kLanes = 8;
   static constexpr bool kFixedWidths = true;  // compile-time 7- and 14-column rows
+  static constexpr bool kCompact = false;     // every sweep variant (see dw_bwd_filter_impl.inc)
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }

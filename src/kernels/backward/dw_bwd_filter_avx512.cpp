@@ -14,6 +14,7 @@ struct V {
   using Mask = __mmask16;
   static constexpr std::int64_t kLanes = 16;
   static constexpr bool kFixedWidths = false;  // compile-time 7- and 14-column rows
+  static constexpr bool kCompact = false;      // every sweep variant (see dw_bwd_filter_impl.inc)
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg load(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }

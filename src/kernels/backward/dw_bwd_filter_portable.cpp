@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "kernels/backward/dw_bwd_filter_params.hpp"
+#include "kernels/common/touch.hpp"
 #include "kernels/common/unroll.hpp"
 
 namespace groupconv::detail {

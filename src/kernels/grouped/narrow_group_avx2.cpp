@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/touch.hpp"
 #include "kernels/grouped/narrow_group_params.hpp"
 
 namespace {
@@ -22,7 +23,6 @@ struct Vec {
   static R load(const float* p) { return _mm256_load_ps(p); }  // packed, 64-byte aligned
   static R loadu(const float* p) { return _mm256_loadu_ps(p); }
   static void storeu(float* p, R v) { _mm256_storeu_ps(p, v); }
-  static R add(R a, R b) { return _mm256_add_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm256_fmadd_ps(a, b, c); }
   static R bcast(const float* p) { return _mm256_broadcast_ss(p); }
   template <int IMM>

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/touch.hpp"
 #include "kernels/grouped/narrow_group_params.hpp"
 
 namespace {
@@ -21,7 +22,6 @@ struct Vec {
   static R load(const float* p) { return _mm512_load_ps(p); }  // packed, 64-byte aligned
   static R loadu(const float* p) { return _mm512_loadu_ps(p); }
   static void storeu(float* p, R v) { _mm512_storeu_ps(p, v); }
-  static R add(R a, R b) { return _mm512_add_ps(a, b); }
   static R fma(R a, R b, R c) { return _mm512_fmadd_ps(a, b, c); }
   static R bcast(const float* p) { return _mm512_set1_ps(*p); }
   template <int IMM>

@@ -27,6 +27,7 @@
 
 namespace groupconv {
 
+
 using i64 = std::int64_t;
 using detail::AlignedBuffer;
 

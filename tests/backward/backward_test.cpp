@@ -711,5 +711,34 @@ TEST(Backward, DyColumnsInputGradientEveryWidth) {
   EXPECT_GT(checked, 2000);
 }
 
+// Grouped dycols edge blocks read a row of zeros for the dy columns outside the output; groups
+// with more output channels than that row holds (1024) test each column instead. Both, at
+// stride 2 and 1 along W, against the reference, 1 and 2 threads bit-identical.
+TEST(Backward, DyColumnsGroupedEdgesWideGroups) {
+  std::mt19937 rng(4242);
+  int checked = 0;
+  for (const int cog : {9, 1030}) {
+    for (const int sw : {1, 2}) {
+      ConvDesc d;
+      d.groups = 2;
+      d.strides = {2, sw};
+      d.padding = Padding::kSame;
+      const Shapes s = shapes_for(d, 1, 5, 13, 16, 3, 3, 8, 2 * cog, false);
+      const Geometry g = resolve(d, s);
+      const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+      const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+      std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
+      reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
+      const std::string what = "cog=" + std::to_string(cog) + " sw=" + std::to_string(sw);
+      check_data_plans(d, s, g, wt, dy, dx_ref, testing::runnable_isas(), {1, 2}, "", what,
+                       [&](const BackwardDataPlan& plan) {
+                         if (plan.kernel_name().find("dycols") != std::string::npos) ++checked;
+                       });
+      if (::testing::Test::HasFatalFailure()) return;
+    }
+  }
+  EXPECT_GT(checked, 3);
+}
+
 }  // namespace
 }  // namespace groupconv

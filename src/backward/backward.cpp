@@ -27,7 +27,6 @@
 
 namespace groupconv {
 
-
 using i64 = std::int64_t;
 using detail::AlignedBuffer;
 

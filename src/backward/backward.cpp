@@ -341,9 +341,10 @@ class BwdFilterKernel {
     }
     isa_name_ = to_string(isa);
     detail::DwBwdFilterParams& p = dw_;
-    p = detail::DwBwdFilterParams{g.n,  g.h,  g.w,  g.c_in, g.ho,      g.wo,       g.kh, g.kw,
-                                  g.sh, g.sw, g.dh, g.dw,   g.pad_top, g.pad_left, 1,    1,
-                                  1,    1,    0,    0,      nullptr,   0,          false};
+    p = detail::DwBwdFilterParams{g.n,  g.h,   g.w,    g.c_in, g.ho, g.wo,      g.kh,
+                                  g.kw, g.sh,  g.sw,   g.dh,   g.dw, g.pad_top, g.pad_left,
+                                  1,    1,     1,      1,      0,    0,         nullptr,
+                                  0,    false, g.c_in, false};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
     if (g.kh < dw_rows_) dw_rows_ = 1;                    // the kernel instantiates R = max or 1
     if (g.kw > 7 || isa == Isa::kPortable) dw_rows_ = 1;  // portable: one row a pass
@@ -357,6 +358,10 @@ class BwdFilterKernel {
     const i64 taps = g.kh * g.kw;
     const i64 bytes = (g.n * g.h * g.w + rows_total * g.wo) * g.c_in * 4;
     i64 tiles = 1;
+    // Packed copies for 7-tap rows on small maps (7 passes over each channel vector's rows):
+    // ConvNeXt's 7x7 kernels on 7- and 14-pixel maps, whose pixel strides (1536 and 3072
+    // bytes) fold onto 8 and 4 of L1's 64 sets; 3x3 (one pass) and 5x5 (three) gained nothing.
+    p.pack = g.kw == 7 && g.h * g.w <= detail::kPackPixels && g.ho * g.wo <= detail::kPackPixels;
     if (bytes > (8 << 20)) {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;

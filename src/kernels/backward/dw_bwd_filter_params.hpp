@@ -23,7 +23,17 @@ struct DwBwdFilterParams {
   // Layers that stream from DRAM: each strip's new x rows and its dy rows are read once in
   // address order before the strip's passes over the channel vectors (see entry()).
   bool touch;
+  // Stride between taps of dw (and of the tiles' partials): C. The passes address x and dy
+  // with c as the pixel stride, which differs from acc_c when they run on packed copies.
+  std::int64_t acc_c;
+  // Small maps whose pixel stride folds onto few L1 sets (ConvNeXt's 7x7 kernels on 7- and
+  // 14-pixel maps): each channel vector's x image and dy rows are first copied into
+  // contiguous buffers (see entry()).
+  bool pack;
 };
+
+// Largest map (H*W and Ho*Wo pixels) that p.pack copies.
+constexpr std::int64_t kPackPixels = 256;
 
 // Runs tasks [begin, end). With tiles == 1 the tasks write dw (HWIO [KH][KW][1][C]) and db
 // (C values, when non-null) directly; otherwise they fill p.part.

@@ -356,6 +356,7 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // compile-time 14-wide rows
       {3, 7, 7, 20, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // packed copies, tail, images
       {2, 14, 14, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, false},  // packed, strips in an image
+      {1, 10, 9, 76, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // packed chunks + tail, groups
       {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // 3x3 sliding, 7 wide
       {1, 14, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, false},  // 3x3 sliding, 14, no db
       {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // 3x3 sliding, 28 wide

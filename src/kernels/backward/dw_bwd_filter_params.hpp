@@ -27,12 +27,13 @@ struct DwBwdFilterParams {
   // with c as the pixel stride, which differs from acc_c when they run on packed copies.
   std::int64_t acc_c;
   // Small maps whose pixel stride folds onto few L1 sets (ConvNeXt's 7x7 kernels on 7- and
-  // 14-pixel maps): each channel vector's x image and dy rows are first copied into
-  // contiguous buffers (see entry()).
+  // 14-pixel maps): each strip's x rows and dy rows are first copied, 128 bytes of channels
+  // at a time, into one contiguous image per channel vector (see entry()).
   bool pack;
 };
 
-// Largest map (H*W and Ho*Wo pixels) that p.pack copies.
+// Most pixels of a strip's x rows (and of its dy rows) that p.pack copies; larger strips
+// run on x and dy themselves.
 constexpr std::int64_t kPackPixels = 256;
 
 // Runs tasks [begin, end). With tiles == 1 the tasks write dw (HWIO [KH][KW][1][C]) and db

@@ -358,10 +358,16 @@ class BwdFilterKernel {
     const i64 taps = g.kh * g.kw;
     const i64 bytes = (g.n * g.h * g.w + rows_total * g.wo) * g.c_in * 4;
     i64 tiles = 1;
-    // Packed copies for 7-tap rows on small maps (7 passes over each channel vector's rows):
-    // ConvNeXt's 7x7 kernels on 7- and 14-pixel maps, whose pixel strides (1536 and 3072
-    // bytes) fold onto 8 and 4 of L1's 64 sets; 3x3 (one pass) and 5x5 (three) gained nothing.
-    p.pack = g.kw == 7 && g.h * g.w <= detail::kPackPixels && g.ho * g.wo <= detail::kPackPixels;
+    // Packed copies where the pixel stride folds onto at most 8 of L1's 64 sets (128, 256,
+    // 384, 512, 768, 1024 channels...): a pass over one channel vector then keeps at most 64
+    // lines of its rows in L1 and re-reads them from L2 or L3. Copies cost a load and a store
+    // per vector and pixel, which passes over rows that stay in L1 do not repay (1T, one
+    // process, medians; pack off -> on): 7x7x1024 3x3 7.1 -> 23.6 GFLOP/s, 28x28x256 3x3
+    // 18.7 -> 28.5, 5x5 26.8 -> 43.0, 7x7 28.6 -> 38.0, 14x14x512 5x5 14.2 -> 32.2, 28x28x128
+    // 3x3 22.2 -> 27.3, mnv2_dw5 (384) 22.3 -> 24.7 (p5 24.1 -> 33.3), ConvNeXt's 7x7 on 7-
+    // and 14-pixel maps 35 -> 50-67; strides reaching 16 or 64 sets 4-20% slower with copies
+    // (MobileNetV2's 576 and 960 channels, 14x14x264 / 392, 7x7 kernels on 392 and 776).
+    p.pack = detail::l1_sets_reached(g.c_in * 4) <= 8;
     if (bytes > (8 << 20)) {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;

@@ -348,29 +348,33 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
     bool bias;
   };
   const DwCase cases[] = {
-      {1, 40, 37, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // tiles x groups, strips
-      {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // stride 2, tail, tiles span n
-      {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // 7x7, border kernel rows
-      {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},    // small map, no db
-      {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // compile-time 7-wide rows
-      {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // compile-time 14-wide rows
-      {3, 7, 7, 20, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // packed copies, tail, images
-      {2, 14, 14, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, false},  // packed, strips in an image
-      {1, 10, 9, 76, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // packed chunks + tail, groups
-      {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // 3x3 sliding, 7 wide
-      {1, 14, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, false},  // 3x3 sliding, 14, no db
-      {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // 3x3 sliding, 28 wide
-      {3, 1, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // one row: middle kernel row
-      {1, 9, 14, 8, 3, 3, 1, 1, 2, 1, Padding::kSame, true},     // 14 wide, dilated rows
-      {1, 12, 20, 16, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // 3x3 stride-2 slide, pl = 0
-      {1, 11, 21, 24, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // 3x3 stride-2 slide, pl = 1
-      {2, 9, 17, 16, 3, 3, 2, 2, 1, 1, Padding::kValid, false},  // 3x3 stride-2 slide, VALID
-      {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},   // R = 2 chunks + leftover row
-      {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},  // KH below the chunk
-      {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},    // run-time dilation (S = 0)
-      {2, 14, 31, 11, 1, 9, 1, 3, 1, 1, Padding::kSame, true},   // generic kernel width
-      {1, 12, 40, 8, 3, 11, 2, 1, 1, 2, Padding::kSame, true},   // generic, dilated
-      {4, 64, 64, 136, 3, 3, 1, 1, 1, 1, Padding::kSame, true},  // > 8 MiB: streaming split
+      {1, 40, 37, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // tiles x groups, strips
+      {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // stride 2, tail, tiles span n
+      {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // 7x7, border kernel rows
+      {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},     // small map, no db
+      {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},      // compile-time 7-wide rows
+      {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // compile-time 14-wide rows
+      {3, 7, 7, 20, 7, 7, 1, 1, 1, 1, Padding::kSame, true},      // tail, images
+      {3, 7, 7, 192, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // packed (768-byte pixels)
+      {2, 14, 14, 128, 7, 7, 1, 1, 1, 1, Padding::kSame, false},  // packed, strips in an image
+      {1, 10, 9, 256, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // packed chunks, groups
+      {2, 13, 28, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed 3x3 sliding rows
+      {1, 23, 22, 256, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // packed 3x3, stride 2
+      {1, 15, 16, 128, 5, 5, 1, 1, 1, 1, Padding::kValid, true},  // packed 5x5, VALID
+      {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},      // 3x3 sliding, 7 wide
+      {1, 14, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, false},   // 3x3 sliding, 14, no db
+      {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // 3x3 sliding, 28 wide
+      {3, 1, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // one row: middle kernel row
+      {1, 9, 14, 8, 3, 3, 1, 1, 2, 1, Padding::kSame, true},      // 14 wide, dilated rows
+      {1, 12, 20, 16, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // 3x3 stride-2 slide, pl = 0
+      {1, 11, 21, 24, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // 3x3 stride-2 slide, pl = 1
+      {2, 9, 17, 16, 3, 3, 2, 2, 1, 1, Padding::kValid, false},   // 3x3 stride-2 slide, VALID
+      {2, 21, 19, 17, 5, 5, 1, 2, 2, 1, Padding::kSame, true},    // R = 2 chunks + leftover row
+      {1, 25, 26, 16, 2, 3, 1, 1, 1, 1, Padding::kValid, true},   // KH below the chunk
+      {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},     // run-time dilation (S = 0)
+      {2, 14, 31, 11, 1, 9, 1, 3, 1, 1, Padding::kSame, true},    // generic kernel width
+      {1, 12, 40, 8, 3, 11, 2, 1, 1, 2, Padding::kSame, true},    // generic, dilated
+      {4, 64, 64, 136, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // > 8 MiB: streaming split
   };
   std::mt19937 rng(91);
   for (const DwCase& k : cases) {

@@ -26,9 +26,9 @@ struct DwBwdFilterParams {
   // Stride between taps of dw (and of the tiles' partials): C. The passes address x and dy
   // with c as the pixel stride, which differs from acc_c when they run on packed copies.
   std::int64_t acc_c;
-  // Small maps whose pixel stride folds onto few L1 sets (ConvNeXt's 7x7 kernels on 7- and
-  // 14-pixel maps): each strip's x rows and dy rows are first copied, 128 bytes of channels
-  // at a time, into one contiguous image per channel vector (see entry()).
+  // Pixel strides that fold onto few L1 sets (see init_depthwise): each strip's x rows and
+  // dy rows are first copied, 128 bytes of channels at a time, into one contiguous image per
+  // channel vector (see entry()).
   bool pack;
 };
 

@@ -213,6 +213,22 @@ TEST(Depthwise, BatchAndWideRows) {
 // Fewer images than threads: the cache-resident 3x3 layers give each thread a band of rows
 // (one-row tasks, bands of uneven height, more bands than some maps have rows). Every thread
 // count must write every output element, bit-identical to one thread.
+// Pixel strides that fold onto few L1 sets run on packed copies of each task's input rows
+// (5x5 and larger at 128, 256, 384... channels; 3x3 at 512 and 1024): windows of a few output
+// rows with the kernel's halo rows copied again, kernel rows in the padding, strides,
+// dilations (a taller window; along W the generic blocks), asymmetric pads and batches.
+TEST(Depthwise, PackedWindowsOfAliasingStrides) {
+  std::uint32_t seed = 4500;
+  check(same(1, 14, 14, 512, 1, 3, 3, 1, true), seed++);
+  check(same(2, 7, 7, 1024, 1, 3, 3, 1, false), seed++);
+  check(same(1, 13, 13, 1024, 1, 3, 3, 2, true), seed++);
+  check(same(1, 12, 56, 128, 1, 7, 7, 1, true), seed++);
+  check(same(2, 11, 28, 256, 1, 5, 5, 2, false), seed++);
+  check({1, 10, 20, 384, 1, 7, 7, 1, 1, 2, 1, 5, 4, 3, 3, true}, seed++);
+  check({1, 9, 17, 256, 1, 5, 5, 1, 1, 1, 2, 0, 3, 1, 2, false}, seed++);
+  check({1, 16, 16, 128, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, true}, seed++);
+}
+
 TEST(Depthwise, RowBandsEveryThreadCount) {
   std::uint32_t seed = 3500;
   for (const int c : {8, 144, 384}) {  // one, two and three 512-byte channel groups (AVX2)

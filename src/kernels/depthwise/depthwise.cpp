@@ -86,6 +86,29 @@ class DepthwiseKernel final : public Kernel {
       p.group = std::min<i64>(dw::kMaxGroupTiles, (p.tiles + ng - 1) / ng);
     }
     p.groups = (p.tiles + p.group - 1) / p.group;
+    // Pixel strides that fold onto at most 8 of L1's 64 sets (128, 256, 384, 512, 1024
+    // channels: a block's KH input rows share those sets with each other and with its output
+    // pixels, and are re-read from L2): each task copies its group's input rows into a
+    // contiguous window first (see dw::Params::pack). The group shrinks until the window
+    // holds the kernel's rows for three output rows. A copy is a load and a store per input
+    // vector, repaid by 25 taps or more, or by 3x3 where the stride reaches 1 or 2 sets (1T,
+    // one process, medians, copies off -> on): convnext_dw3 42.6 -> 62.3 GFLOP/s (2T 82 ->
+    // 117), convnext_dw4 56.9 -> 66.9, 14x14x512 5x5 21 -> 43, 56x56x128 7x7 30.8 -> 37.8,
+    // 7x7x1024 3x3 11.6 -> 25.8, 14x14x512 3x3 17.4 -> 23.3; 3x3 at 128, 256 and 384
+    // channels ran 10-50% slower with copies (the halo rows copied again per window).
+    p.xs = g.c_in;
+    const i64 sets = l1_sets_reached(g.c_in * 4);
+    p.pack = g.cog == 1 && !p.prefetch && sets <= 8 && (g.kh * g.kw >= 25 || sets <= 2);
+    if (p.pack) {
+      const i64 win_rows = (g.kh - 1) * g.dh + 1 + 2 * g.sh;
+      const i64 fit = dw::kPackFloats / std::max<i64>(1, win_rows * g.w * lanes);
+      if (fit < 1) {
+        p.pack = false;
+      } else if (fit < p.group) {
+        p.group = fit;
+        p.groups = (p.tiles + p.group - 1) / p.group;
+      }
+    }
     // A channel tail where masks are costly (AVX2's vmaskmovps store, the portable
     // emulation): the last tile is moved back to end at c_out and runs as a full tile. Its
     // first lanes recompute channels of the tile before it, in the same task (the last group
@@ -130,6 +153,7 @@ class DepthwiseKernel final : public Kernel {
     // (+10% on convnext_dw2_b16, +30% on mnv2_dw3_b16): the channel groups must cover whole
     // 64-byte lines (16 channels), with no channel tail.
     p.stage = lanes == 8 && large && g.c_out % 16 == 0 && p.group % 2 == 0;
+    if (p.stage) p.pack = false;
 
     // Packed filter [tile][kh][kw][lanes] (HWIO with I = 1 is [kh][kw][c_out]) and bias
     // [tile][lanes], from each tile's first output channel (dw::tile_base); zero tails.

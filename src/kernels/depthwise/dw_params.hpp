@@ -28,6 +28,11 @@ struct Params {
   bool shift_tail;             // the last tile ends at c_out (a full tile), see depthwise.cpp
   bool stage;                  // 8-lane tiles stored through a buffer, streamed in 64-B lines
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
+  // Pixel strides that fold onto few L1 sets (see depthwise.cpp): each task copies the input
+  // rows of a few output rows, its group's channels only, into a contiguous window (pixel
+  // stride group * lanes floats) and runs the blocks on the copy.
+  bool pack;
+  std::int64_t xs;  // input pixel stride the blocks read with: c_in, or the copy's
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
   // the input rows of a row tile are fetched from DRAM once and reused from L2 by every tile.
   // Layers that stay in the caches (no prefetch) order them by image, then row band, then
@@ -48,6 +53,9 @@ inline std::int64_t tile_base(const Params& p, std::int64_t t) {
 void run_avx512(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
 void run_avx2(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
 void run_portable(const Params& p, const float* x, float* y, std::int64_t begin, std::int64_t end);
+
+// Floats of a task's packed input window (p.pack): at least KH input rows of the group.
+inline constexpr std::int64_t kPackFloats = 16384;
 
 // Most channel tiles one task walks per block (p.group <= this).
 inline constexpr std::int64_t kMaxGroupTiles = 32;

@@ -669,8 +669,9 @@ TEST(Backward, DyColumnsInputGradientEveryWidth) {
   for (const Cfg& cfg : cfgs) {
     for (int w = 1; w <= cfg.widths; ++w) {
       for (int variant = 0; variant < 5; ++variant) {
-        // 0-2 depthwise (12 channels: a masked partial vector); 3-4 grouped with the group's
-        // input channels filling one or two vectors, several output channels.
+        // 0-2 depthwise (12 channels: a partial vector, masked on AVX-512, elsewhere a full
+        // vector ending at C); 3-4 grouped with the group's input channels filling one or two
+        // vectors, several output channels.
         const int c = variant == 2 ? 12 : 16 * (1 + w % 2);
         const int groups = variant < 3 ? c : 2;
         const int cig = variant < 3 ? 1 : 8 * (variant - 2);

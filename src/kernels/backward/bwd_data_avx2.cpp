@@ -13,6 +13,7 @@ struct V {
   using Reg = __m256;
   using Mask = __m256i;
   static constexpr std::int64_t kLanes = 8;
+  static constexpr bool kCheapMasks = false;  // masked loads and stores cost what plain ones do
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg set1(float v) { return _mm256_set1_ps(v); }
   static Reg loadu(const float* p) { return _mm256_loadu_ps(p); }

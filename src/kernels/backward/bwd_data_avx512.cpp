@@ -13,6 +13,7 @@ struct V {
   using Reg = __m512;
   using Mask = __mmask16;
   static constexpr std::int64_t kLanes = 16;
+  static constexpr bool kCheapMasks = true;  // masked loads and stores cost what plain ones do
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg set1(float v) { return _mm512_set1_ps(v); }
   static Reg loadu(const float* p) { return _mm512_loadu_ps(p); }

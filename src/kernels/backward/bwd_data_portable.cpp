@@ -13,6 +13,7 @@ struct V {
   };
   using Mask = int;  // number of active lanes
   static constexpr std::int64_t kLanes = 8;
+  static constexpr bool kCheapMasks = false;  // masked loads and stores cost what plain ones do
   static Reg zero() { return Reg{}; }
   static Reg set1(float x) {
     Reg r;

@@ -374,6 +374,9 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {1, 16, 30, 9, 4, 3, 1, 1, 1, 2, Padding::kSame, true},     // run-time dilation (S = 0)
       {2, 14, 31, 11, 1, 9, 1, 3, 1, 1, Padding::kSame, true},    // generic kernel width
       {1, 12, 40, 8, 3, 11, 2, 1, 1, 2, Padding::kSame, true},    // generic, dilated
+      {1, 12, 14, 12, 3, 17, 1, 1, 1, 1, Padding::kSame, true},   // 51 taps: masked tail
+      {2, 15, 29, 58, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // shifted tail, stride 2
+      {1, 9, 12, 128, 1, 9, 1, 1, 1, 1, Padding::kSame, true},    // packed, generic width
       {4, 64, 64, 136, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // > 8 MiB: streaming split
   };
   std::mt19937 rng(91);

@@ -14,6 +14,7 @@ struct V {
   using Reg = __m256;
   using Mask = __m256i;
   static constexpr std::int64_t kLanes = 8;
+  static constexpr bool kCheapMasks = false;  // masked loads and stores cost what plain ones do
   static constexpr bool kFixedWidths = true;  // compile-time 7- and 14-column rows
   static constexpr bool kCompact = false;     // every sweep variant (see dw_bwd_filter_impl.inc)
   static Reg zero() { return _mm256_setzero_ps(); }

@@ -14,6 +14,7 @@ struct V {
   using Reg = __m512;
   using Mask = __mmask16;
   static constexpr std::int64_t kLanes = 16;
+  static constexpr bool kCheapMasks = true;    // masked loads and stores cost what plain ones do
   static constexpr bool kFixedWidths = false;  // compile-time 7- and 14-column rows
   static constexpr bool kCompact = false;      // every sweep variant (see dw_bwd_filter_impl.inc)
   static Reg zero() { return _mm512_setzero_ps(); }

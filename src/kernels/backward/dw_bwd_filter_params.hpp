@@ -30,11 +30,17 @@ struct DwBwdFilterParams {
   // dy rows are first copied, 128 bytes of channels at a time, into one contiguous image per
   // channel vector (see entry()).
   bool pack;
+  // A channel tail where masks are slow (AVX2, portable) runs as a full vector ending at C
+  // into a scratch slice (see entry()).
+  bool shift;
 };
 
 // Most pixels of a strip's x rows (and of its dy rows) that p.pack copies; larger strips
 // run on x and dy themselves.
 constexpr std::int64_t kPackPixels = 256;
+
+// Most taps for which a channel tail runs shifted (a full vector ending at C, see entry()).
+constexpr std::int64_t kShiftTaps = 49;
 
 // Runs tasks [begin, end). With tiles == 1 the tasks write dw (HWIO [KH][KW][1][C]) and db
 // (C values, when non-null) directly; otherwise they fill p.part.

@@ -15,6 +15,7 @@ struct V {
   };
   using Mask = int;  // number of active lanes
   static constexpr std::int64_t kLanes = 8;
+  static constexpr bool kCheapMasks = false;   // masked loads and stores cost what plain ones do
   static constexpr bool kFixedWidths = false;  // compile-time 7- and 14-column rows
   // Only the runtime-stride sweep, one kernel row per pass: the compile-time stride 1 and 2
   // sweeps, their border variants and the multi-row passes, on 8-float arrays, took this file

@@ -344,7 +344,7 @@ class BwdFilterKernel {
     p = detail::DwBwdFilterParams{g.n,  g.h,   g.w,    g.c_in, g.ho, g.wo,      g.kh,
                                   g.kw, g.sh,  g.sw,   g.dh,   g.dw, g.pad_top, g.pad_left,
                                   1,    1,     1,      1,      0,    0,         nullptr,
-                                  0,    false, g.c_in, false,  true};
+                                  0,    false, g.c_in, false};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
     if (g.kh < dw_rows_) dw_rows_ = 1;                    // the kernel instantiates R = max or 1
     if (g.kw > 7 || isa == Isa::kPortable) dw_rows_ = 1;  // portable: one row a pass

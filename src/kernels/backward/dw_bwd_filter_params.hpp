@@ -30,9 +30,6 @@ struct DwBwdFilterParams {
   // dy rows are first copied, 128 bytes of channels at a time, into one contiguous image per
   // channel vector (see entry()).
   bool pack;
-  // A channel tail where masks are slow (AVX2, portable) runs as a full vector ending at C
-  // into a scratch slice (see entry()).
-  bool shift;
 };
 
 // Most pixels of a strip's x rows (and of its dy rows) that p.pack copies; larger strips

@@ -16,7 +16,7 @@ if [ ! -x "$tf/bin/python" ] || ! "$tf/bin/python" -c "import tensorflow, pytest
   echo "python_env: creating $tf (tensorflow-cpu from PyPI)" >&2
   python3 -m venv "$tf"
   "$tf/bin/pip" install -q --upgrade pip
-  "$tf/bin/pip" install -q tensorflow-cpu numpy pytest scikit-build-core pybind11
+  "$tf/bin/pip" install -q --no-compile tensorflow-cpu numpy pytest scikit-build-core pybind11
 fi
 if [ ! -x "$torch/bin/python" ] || ! "$torch/bin/python" -c "import torch, pytest, numpy" 2>/dev/null; then
   echo "python_env: creating $torch (Debian python3-torch)" >&2

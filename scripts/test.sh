@@ -19,6 +19,25 @@ if [[ $skip != *" lint "* ]]; then
   scripts/lint.sh || failed+=(lint)
 fi
 
+# The Python environments (PyPI's tensorflow-cpu: mostly download) are created in the
+# background while the C++ builds run; the Python step waits for them.
+env_pid=
+if [[ $skip != *" python "* || $skip != *" conformance "* ]] && [ -x scripts/python_env.sh ]; then
+  mkdir -p build
+  step "Python environments (background, log: build/python_env.log)"
+  scripts/python_env.sh >build/python_env.log 2>&1 &
+  env_pid=$!
+fi
+wait_env() {
+  [ -n "$env_pid" ] || return 0
+  local rc=0
+  wait "$env_pid" || rc=$?
+  env_pid=
+  cat build/python_env.log
+  [ $rc = 0 ] || echo "python environments failed (rc $rc)"
+  return $rc
+}
+
 step "Release build and unit/CLI tests"
 cmake --preset release >/dev/null
 cmake --build --preset release -j"$jobs"
@@ -33,6 +52,7 @@ fi
 
 if [[ $skip != *" python "* ]] && [ -x scripts/python_tests.sh ]; then
   step "Python package tests"
+  wait_env || true  # python_tests.sh retries python_env.sh and reports its failure
   # The wheel links the Release library just built and tested instead of compiling it again.
   GROUPCONV_PREBUILT_LIBRARY="$PWD/build/release/src/libgroupconv.a" scripts/python_tests.sh ||
     failed+=(python)
@@ -40,6 +60,7 @@ fi
 
 if [[ $skip != *" conformance "* ]] && [ -x scripts/conformance_tests.sh ]; then
   step "Conformance with TensorFlow and PyTorch (groupconv run)"
+  wait_env || true
   GROUPCONV_BIN="$PWD/build/release/tools/groupconv" scripts/conformance_tests.sh || failed+=(conformance)
 fi
 

@@ -19,6 +19,7 @@
 #include "kernels/backward/dw_bwd_filter_params.hpp"
 #include "kernels/backward/gemm_bwd_filter_params.hpp"
 #include "kernels/backward/grouped_bwd_filter_params.hpp"
+#include "kernels/common/built_isa.hpp"
 #include "kernels/common/cache_sets.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/copy_shape.hpp"
@@ -74,9 +75,10 @@ class BwdDataKernel {
     // The vectorised gather (src/kernels/backward/): depthwise with multiplier 1, or groups
     // with at least 2 input channels. Multipliers keep the scalar loop below.
     if ((g.cig == 1 && g.cog == 1) || g.cig >= 2) {
-      fn_ = isa == Isa::kAvx512 ? &detail::bwd_data_avx512
-            : isa == Isa::kAvx2 ? &detail::bwd_data_avx2
-                                : &detail::bwd_data_portable;
+      fn_ = isa == Isa::kAvx2 ? &detail::bwd_data_avx2 : &detail::bwd_data_portable;
+      if constexpr (detail::kAvx512Kernels) {
+        if (isa == Isa::kAvx512) fn_ = &detail::bwd_data_avx512;
+      }
       isa_name_ = to_string(isa);
       isa_ = isa;
       // Column taps: for each input column, the (kw, ow) pairs that read it.
@@ -329,15 +331,18 @@ class BwdFilterKernel {
   // never on the thread count, and tiles' partials are summed in tile order (post pass).
   void init_depthwise(Isa isa) {
     const Geometry& g = g_;
-    if (isa == Isa::kAvx512) {
-      dw_fn_ = &detail::dw_bwd_filter_avx512;
-      lanes_ = detail::kDwBwdLanesAvx512;
-    } else if (isa == Isa::kAvx2) {
+    if (isa == Isa::kAvx2) {
       dw_fn_ = &detail::dw_bwd_filter_avx2;
       lanes_ = detail::kDwBwdLanesAvx2;
     } else {
       dw_fn_ = &detail::dw_bwd_filter_portable;
       lanes_ = detail::kDwBwdLanesPortable;
+    }
+    if constexpr (detail::kAvx512Kernels) {
+      if (isa == Isa::kAvx512) {
+        dw_fn_ = &detail::dw_bwd_filter_avx512;
+        lanes_ = detail::kDwBwdLanesAvx512;
+      }
     }
     isa_name_ = to_string(isa);
     detail::DwBwdFilterParams& p = dw_;
@@ -463,13 +468,16 @@ class BwdFilterKernel {
     i64 lanes = detail::kDwBwdLanesPortable;
     i64 budget = 12;
     detail::GroupedBwdFilterFn fn = &detail::grouped_bwd_filter_portable;
-    if (isa == Isa::kAvx512) {
-      lanes = detail::kDwBwdLanesAvx512;
-      budget = 24;
-      fn = &detail::grouped_bwd_filter_avx512;
-    } else if (isa == Isa::kAvx2) {
+    if (isa == Isa::kAvx2) {
       lanes = detail::kDwBwdLanesAvx2;
       fn = &detail::grouped_bwd_filter_avx2;
+    }
+    if constexpr (detail::kAvx512Kernels) {
+      if (isa == Isa::kAvx512) {
+        lanes = detail::kDwBwdLanesAvx512;
+        budget = 24;
+        fn = &detail::grouped_bwd_filter_avx512;
+      }
     }
     // Permute mode packs lanes / Cog whole groups into a vector; otherwise (Cog above the
     // width, or one that does not divide it, such as 3, 5, 6 or 7) broadcast mode gives each

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/common/built_isa.hpp"
 #include "kernels/common/cache_sets.hpp"
 #include "kernels/depthwise/dw_params.hpp"
 #include "plan/aligned_buffer.hpp"
@@ -59,10 +60,13 @@ class DepthwiseKernel final : public Kernel {
     const Geometry& g = *pr.g;
     i64 lanes = 4;
     run_ = &dw::run_portable;
-    if (isa == Isa::kAvx512) {
-      lanes = 16;
-      run_ = &dw::run_avx512;
-    } else if (isa == Isa::kAvx2) {
+    if constexpr (kAvx512Kernels) {
+      if (isa == Isa::kAvx512) {
+        lanes = 16;
+        run_ = &dw::run_avx512;
+      }
+    }
+    if (isa == Isa::kAvx2) {
       lanes = 8;
       run_ = &dw::run_avx2;
     }

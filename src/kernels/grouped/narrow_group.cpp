@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/common/built_isa.hpp"
 #include "kernels/grouped/narrow_group_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/kernel.hpp"
@@ -137,7 +138,7 @@ class NarrowGroupKernel final : public Kernel {
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
     switch (isa_) {
       case Isa::kAvx512:
-        narrow_group_run_avx512(q_, x, y, begin, end);
+        if constexpr (kAvx512Kernels) narrow_group_run_avx512(q_, x, y, begin, end);
         break;
       case Isa::kAvx2:
         narrow_group_run_avx2(q_, x, y, begin, end);

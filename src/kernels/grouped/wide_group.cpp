@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/common/built_isa.hpp"
 #include "kernels/grouped/wide_group_engine.hpp"
 #include "kernels/grouped/wide_group_tile.hpp"
 #include "plan/aligned_buffer.hpp"
@@ -17,7 +18,8 @@ using i64 = std::int64_t;
 const TileSet& tiles_for(Isa isa) {
   switch (isa) {
     case Isa::kAvx512:
-      return avx512_tiles();
+      if constexpr (kAvx512Kernels) return avx512_tiles();
+      break;
     case Isa::kAvx2:
       return avx2_tiles();
     case Isa::kPortable:

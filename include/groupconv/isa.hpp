@@ -9,7 +9,9 @@ enum class Isa : std::uint8_t { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 
 const char* to_string(Isa isa);
 
-// The best level this CPU supports, capped by GROUPCONV_MAX_ISA (portable | avx2 | avx512).
+// The best level this CPU supports and this build compiled kernels for (a build configured
+// with GROUPCONV_AVX512_KERNELS=OFF, or =HOST on a machine without AVX-512, stops at avx2),
+// capped by GROUPCONV_MAX_ISA (portable | avx2 | avx512).
 Isa detected_isa();
 
 // min(requested, detected_isa()).

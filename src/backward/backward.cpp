@@ -1,5 +1,6 @@
 // Backward plans. Like the forward plan, they convert user layouts (NCHW, OIHW) once into
-// NHWC / HWIO buffers owned by the plan and run NHWC kernels on a static task partition.
+// NHWC / HWIO buffers owned by the plan and run NHWC kernels on the balanced task partition
+// (src/plan/parallel.hpp: each task is independent of which thread runs it).
 //
 // Input gradient: one task per input row (n, ih). Each input pixel gathers, for every tap
 // whose forward output position is on the stride grid, dy[pixel] x w[tap] into a row of C_in
@@ -800,10 +801,11 @@ void BackwardDataPlan::execute(const float* dy, float* dx) {
     }
   } else {
     char* scratch = static_cast<char*>(p.scratch.data());
-    detail::parallel_for(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
+    auto body = [&](i64 b, i64 e, int tid) {
       p.kernel->run(dyk, dxk, b, e,
                     reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
-    });
+    };
+    detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, body);
   }
   if (g.data_format == DataFormat::kNCHW) {
     detail::channels_last_to_first(dxk, dx, g.n, g.c_in, g.h * g.w, p.threads);
@@ -863,10 +865,11 @@ void BackwardFilterPlan::execute(const float* x, const float* dy, float* dw, flo
     dyk = p.dy_buf.floats();
   }
   char* scratch = static_cast<char*>(p.scratch.data());
-  detail::parallel_for(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
+  auto body = [&](i64 b, i64 e, int tid) {
     p.kernel->run(xk, dyk, dwk, db, b, e,
                   reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
-  });
+  };
+  detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, body);
   if (p.kernel->num_post_tasks() > 0) {
     detail::parallel_for(p.kernel->num_post_tasks(), p.threads,
                          [&](i64 b, i64 e, int) { p.kernel->post(dwk, db, b, e); });

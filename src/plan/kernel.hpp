@@ -7,8 +7,10 @@
 // Work is cut into `num_tasks()` independent tasks. Each task writes a fixed, disjoint set of
 // output elements and computes every one of them in a fixed order, so the result does not
 // depend on how the tasks are shared among threads: output is bit-identical for any thread
-// count. The plan gives each thread a contiguous range of tasks and a private scratch area of
-// `scratch_bytes()` bytes (64-byte aligned), allocated once at plan time.
+// count. The plan gives each thread a contiguous range of tasks to start with, which it may run
+// in several calls, and a private scratch area of `scratch_bytes()` bytes (64-byte aligned),
+// allocated once at plan time; a thread that finishes early takes over the end of another's
+// range (parallel_for_balanced) unless the kernel asks for the static split (`balanced()`).
 #pragma once
 
 #include <cstddef>
@@ -44,6 +46,9 @@ class Kernel {
   [[nodiscard]] virtual std::string name() const = 0;
   [[nodiscard]] virtual std::int64_t num_tasks() const = 0;
   [[nodiscard]] virtual std::size_t scratch_bytes() const { return 0; }
+  // False: each thread runs exactly its static range (parallel_for), in one call — for task
+  // orders built around which thread gets which rows.
+  [[nodiscard]] virtual bool balanced() const { return true; }
   // Runs tasks [begin, end). x: NHWC input, y: NHWC output. Must not allocate.
   virtual void run(const float* x, float* y, std::int64_t begin, std::int64_t end,
                    void* scratch) const = 0;

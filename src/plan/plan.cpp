@@ -1,6 +1,7 @@
 // Plan: validate -> convert the filter to HWIO -> choose a kernel (best first, each candidate
 // says why it declines) -> allocate the layout buffers and per-thread scratch. execute() then
-// only transposes (NCHW users) and runs the kernel's tasks on a static partition.
+// only transposes (NCHW users) and runs the kernel's tasks (parallel.hpp: balanced, or static
+// where the kernel asks).
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -149,11 +150,16 @@ void Plan::execute(const float* x, float* y) {
   }
   const detail::Kernel& k = *p.kernel;
   auto* scratch = static_cast<char*>(p.scratch.data());
-  detail::parallel_for(k.num_tasks(), p.threads, [&](i64 begin, i64 end, int tid) {
+  auto body = [&](i64 begin, i64 end, int tid) {
     k.run(
         xk, yk, begin, end,
         scratch == nullptr ? nullptr : scratch + p.scratch_stride * static_cast<std::size_t>(tid));
-  });
+  };
+  if (k.balanced()) {
+    detail::parallel_for_balanced(k.num_tasks(), p.threads, body);
+  } else {
+    detail::parallel_for(k.num_tasks(), p.threads, body);
+  }
   if (p.user.data_format == DataFormat::kNCHW) {
     detail::nhwc_to_nchw_output(p.user, yk, y, p.threads);
   }

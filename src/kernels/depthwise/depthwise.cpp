@@ -197,6 +197,13 @@ class DepthwiseKernel final : public Kernel {
     return s;
   }
   [[nodiscard]] i64 num_tasks() const override { return p_.n * p_.row_tiles * p_.groups; }
+  // Row bands give each thread rows of its own (see dw::Params). With several channel groups
+  // a thread taking over the end of another's band (the last group's last rows) writes pixels
+  // near the rows that thread is writing, in the neighbouring channels: 2-thread A/B on
+  // MobileNetV2's 3x3 layers (balanced / static, medians of 5-7 interleaved runs, three
+  // batches) ranged 0.73-1.38, no better on the whole. With one group it takes rows far
+  // from the owner's (mnv2_dw1: 1.17-1.32).
+  [[nodiscard]] bool balanced() const override { return p_.bands == 1 || p_.groups == 1; }
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
     run_(p_, x, y, begin, end);
   }

@@ -87,7 +87,8 @@ TEST(Parallel, IdleWorkerTakesOverTheEndOfASlowWorkersRange) {
   GTEST_SKIP() << "built without OpenMP: parallel_for_balanced runs one worker";
 #else
   constexpr i64 kTasks = 64;
-  std::vector<std::atomic<int>> owner(kTasks);
+  using Owner = std::atomic<int>;
+  std::vector<Owner> owner(kTasks);
   for (auto& o : owner) o.store(-1);
   parallel_for_balanced(kTasks, 2, [&](i64 b, i64 e, int tid) {
     for (i64 t = b; t < e; ++t) {

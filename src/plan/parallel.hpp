@@ -8,7 +8,7 @@
 // half of what is left at the back of another's. On a machine shared with other processes a
 // worker that loses its core for a while no longer holds the whole team up: the other one
 // takes over the end of its range. Only for tasks whose results do not depend on which thread
-// runs them, or on which tasks share a call (every kernel of the forward pass).
+// runs them, or on which tasks share a call (the kernels of all three passes; see kernel.hpp).
 //
 // Either way, kernels make each task's result independent of who runs it: bit-identical
 // output for any thread count.
@@ -95,7 +95,7 @@ struct alignas(64) StealRange {
 // Most workers parallel_for_balanced balances; larger teams fall back to the static split.
 inline constexpr int kMaxBalancedThreads = 64;
 
-// Worker t of nt: its own range first, then the others', nearest first.
+// Worker t of nt: its own range first, then the others' in the order t + 1, t + 2, ...
 template <typename F>
 void run_balanced_worker(StealRange* ranges, int t, int nt, F& body) {
   std::int64_t b = 0;

@@ -801,11 +801,10 @@ void BackwardDataPlan::execute(const float* dy, float* dx) {
     }
   } else {
     char* scratch = static_cast<char*>(p.scratch.data());
-    auto body = [&](i64 b, i64 e, int tid) {
+    detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
       p.kernel->run(dyk, dxk, b, e,
                     reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
-    };
-    detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, body);
+    });
   }
   if (g.data_format == DataFormat::kNCHW) {
     detail::channels_last_to_first(dxk, dx, g.n, g.c_in, g.h * g.w, p.threads);
@@ -865,11 +864,10 @@ void BackwardFilterPlan::execute(const float* x, const float* dy, float* dw, flo
     dyk = p.dy_buf.floats();
   }
   char* scratch = static_cast<char*>(p.scratch.data());
-  auto body = [&](i64 b, i64 e, int tid) {
+  detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, [&](i64 b, i64 e, int tid) {
     p.kernel->run(xk, dyk, dwk, db, b, e,
                   reinterpret_cast<float*>(scratch + p.stride * static_cast<std::size_t>(tid)));
-  };
-  detail::parallel_for_balanced(p.kernel->num_tasks(), p.threads, body);
+  });
   if (p.kernel->num_post_tasks() > 0) {
     detail::parallel_for(p.kernel->num_post_tasks(), p.threads,
                          [&](i64 b, i64 e, int) { p.kernel->post(dwk, db, b, e); });

@@ -24,10 +24,15 @@
 
 namespace groupconv::detail {
 
+// Workers for `tasks` tasks (tasks > 0): at least 1, at most one per task.
+inline int team_size(std::int64_t tasks, int threads) {
+  return static_cast<int>(std::min<std::int64_t>(std::max(threads, 1), tasks));
+}
+
 template <typename F>
 void parallel_for(std::int64_t tasks, int threads, F&& body) {
   if (tasks <= 0) return;
-  const int nt = static_cast<int>(std::min<std::int64_t>(std::max(threads, 1), tasks));
+  const int nt = team_size(tasks, threads);
   if (nt == 1) {
     body(std::int64_t{0}, tasks, 0);
     return;
@@ -59,33 +64,20 @@ struct alignas(64) StealRange {
   }
   void set(std::int64_t lo, std::int64_t hi) { v.store(pack(lo, hi), std::memory_order_relaxed); }
 
-  // The owner's next piece: half of what is left (rounded up).
-  bool take_front(std::int64_t& begin, std::int64_t& end) {
+  // Half of what is left (rounded up): from the front for the owner (kFront), from the back
+  // for another worker (kBack).
+  enum Side { kFront, kBack };
+  bool take(Side side, std::int64_t& begin, std::int64_t& end) {
     std::uint64_t cur = v.load(std::memory_order_relaxed);
     for (;;) {
       const auto lo = static_cast<std::int64_t>(cur >> 32);
       const auto hi = static_cast<std::int64_t>(cur & 0xffffffffU);
       if (lo >= hi) return false;
       const std::int64_t n = (hi - lo + 1) / 2;
-      if (v.compare_exchange_weak(cur, pack(lo + n, hi), std::memory_order_relaxed)) {
-        begin = lo;
-        end = lo + n;
-        return true;
-      }
-    }
-  }
-
-  // Another worker's piece: half of what is left, at the back (rounded up).
-  bool take_back(std::int64_t& begin, std::int64_t& end) {
-    std::uint64_t cur = v.load(std::memory_order_relaxed);
-    for (;;) {
-      const auto lo = static_cast<std::int64_t>(cur >> 32);
-      const auto hi = static_cast<std::int64_t>(cur & 0xffffffffU);
-      if (lo >= hi) return false;
-      const std::int64_t n = (hi - lo + 1) / 2;
-      if (v.compare_exchange_weak(cur, pack(lo, hi - n), std::memory_order_relaxed)) {
-        begin = hi - n;
-        end = hi;
+      const std::uint64_t rest = side == kFront ? pack(lo + n, hi) : pack(lo, hi - n);
+      if (v.compare_exchange_weak(cur, rest, std::memory_order_relaxed)) {
+        begin = side == kFront ? lo : hi - n;
+        end = begin + n;
         return true;
       }
     }
@@ -100,17 +92,17 @@ template <typename F>
 void run_balanced_worker(StealRange* ranges, int t, int nt, F& body) {
   std::int64_t b = 0;
   std::int64_t e = 0;
-  while (ranges[t].take_front(b, e)) body(b, e, t);
+  while (ranges[t].take(StealRange::kFront, b, e)) body(b, e, t);
   for (int k = 1; k < nt; ++k) {
     StealRange& victim = ranges[(t + k) % nt];
-    while (victim.take_back(b, e)) body(b, e, t);
+    while (victim.take(StealRange::kBack, b, e)) body(b, e, t);
   }
 }
 
 template <typename F>
 void parallel_for_balanced(std::int64_t tasks, int threads, F&& body) {
   if (tasks <= 0) return;
-  const int nt = static_cast<int>(std::min<std::int64_t>(std::max(threads, 1), tasks));
+  const int nt = team_size(tasks, threads);
   if (nt == 1) {
     body(std::int64_t{0}, tasks, 0);
     return;

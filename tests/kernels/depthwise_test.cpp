@@ -229,6 +229,26 @@ TEST(Depthwise, PackedWindowsOfAliasingStrides) {
   check({1, 16, 16, 128, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, true}, seed++);
 }
 
+// 3x3 stride 2 on 256 channels (a 1 KiB pixel stride, 4 of L1's sets): AVX2 runs adjacent
+// tiles in pairs, 2-4 pixels a block; rows narrower than 2, every border, 1-3 kernel rows.
+TEST(Depthwise, TilePairsOfFoldingStrides) {
+  std::uint32_t seed = 5200;
+  for (const int w : {1, 2, 3, 4, 5, 8, 9, 15, 28}) {
+    check(same(1, 7, w, 256, 1, 3, 3, 2, w % 2 == 0), seed++);
+  }
+  check(same(2, 9, 13, 256, 1, 1, 3, 2, true), seed++);
+  check({1, 11, 14, 256, 1, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, seed++);
+  check({1, 6, 17, 256, 1, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, true}, seed++);
+  check({1, 12, 12, 768, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, seed++);
+  // The pairs run where the ISA is AVX2 (AVX-512 tiles are whole lines already).
+  const Problem p = problem_for(same(1, 8, 8, 256, 1, 3, 3, 2, true), seed);
+  std::string name;
+  run_at(p, Isa::kAvx2, 1, 0, &name);
+  if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {
+    EXPECT_NE(name.find("_pairs_"), std::string::npos) << name;
+  }
+}
+
 TEST(Depthwise, RowBandsEveryThreadCount) {
   std::uint32_t seed = 3500;
   for (const int c : {8, 144, 384}) {  // one, two and three 512-byte channel groups (AVX2)

@@ -121,6 +121,16 @@ class DepthwiseKernel final : public Kernel {
     p.shift_tail = isa != Isa::kAvx512 && g.cog == 1 && g.c_out % lanes != 0 && g.c_out > lanes &&
                    p.tiles - (p.groups - 1) * p.group >= 2;
     p.bmax = dw::specialised(p) ? dw::spec_bmax(lanes, g.kw) : dw::generic_bmax(lanes, g.cog);
+    // Tile pairs (see dw::Params::pair) for 3x3 stride 2 on pixel strides that reach at most 4
+    // of L1's 64 sets and are not copied (256 channels): a block of single 8-lane tiles reads
+    // (2B + 1) x 3 half lines that all fall into those sets, more than they hold, so the second
+    // half of each line was gone again when the next tile came to read it. 1T A/B, single ->
+    // pairs (medians of 3 interleaved runs): mnv1_dw_256_s2 16.9 -> 24.7 GFLOP/s, 56x56x256 s2
+    // 14.6 -> 18.2, 14x14x256 s2 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per
+    // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
+    p.pair = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 && !p.pack &&
+             g.c_out >= 2 * lanes && l1_sets_reached(g.c_in * 4) <= 4;
+    if (p.pair) p.bmax = dw::kPairBmax;
 
     // Row tiles: the input rows of a tile (all channels) fit in L2, with the next tile's new
     // rows too where they are prefetched, and enough tasks overall.
@@ -193,6 +203,7 @@ class DepthwiseKernel final : public Kernel {
     }
     if (p.m != 1) s += "_m" + std::to_string(p.m);
     s += "_" + std::to_string(p.lanes) + "c_";
+    if (p.pair) s += "pairs_";
     s += to_string(isa_);
     return s;
   }

@@ -28,6 +28,9 @@ struct Params {
   bool shift_tail;             // the last tile ends at c_out (a full tile), see depthwise.cpp
   bool stage;                  // 8-lane tiles stored through a buffer, streamed in 64-B lines
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
+  // 8-lane 3x3 blocks run adjacent channel tiles two at a time (one whole 64-byte line of
+  // each input pixel per load pair), kPairBmax pixels wide at most.
+  bool pair;
   // Pixel strides that fold onto few L1 sets (see depthwise.cpp): each task copies the input
   // rows of a few output rows, its group's channels only, into a contiguous window (pixel
   // stride group * lanes floats) and runs the blocks on the copy.
@@ -64,6 +67,8 @@ inline constexpr std::int64_t kMaxGroupTiles = 32;
 inline constexpr std::int64_t kMaxBlockAvx512 = 16;
 inline constexpr std::int64_t kMaxBlockAvx2 = 12;
 inline constexpr std::int64_t kMaxBlockPortable = 12;
+// Widest W block of a tile pair: 2 x 4 accumulators + 2 x 3 taps + 2 input columns.
+inline constexpr int kPairBmax = 4;
 
 // Widest W block for a geometry: the specialised path holds KW taps + the block + one input
 // column, the generic one a tap + the block + an input (+ the permutation for m > 1); with

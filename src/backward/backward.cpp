@@ -347,10 +347,10 @@ class BwdFilterKernel {
     }
     isa_name_ = to_string(isa);
     detail::DwBwdFilterParams& p = dw_;
-    p = detail::DwBwdFilterParams{g.n,  g.h,   g.w,    g.c_in, g.ho, g.wo,      g.kh,
-                                  g.kw, g.sh,  g.sw,   g.dh,   g.dw, g.pad_top, g.pad_left,
-                                  1,    1,     1,      1,      0,    0,         nullptr,
-                                  0,    false, g.c_in, false};
+    p = detail::DwBwdFilterParams{g.n,  g.h,   g.w,    g.c_in, g.ho,   g.wo,      g.kh,
+                                  g.kw, g.sh,  g.sw,   g.dh,   g.dw,   g.pad_top, g.pad_left,
+                                  1,    1,     1,      1,      0,      0,         nullptr,
+                                  0,    false, g.c_in, false,  g.c_in, false};
     dw_rows_ = g.kw <= 3 ? 3 : (g.kw <= 5 ? 2 : 1);
     if (g.kh < dw_rows_) dw_rows_ = 1;                    // the kernel instantiates R = max or 1
     if (g.kw > 7 || isa == Isa::kPortable) dw_rows_ = 1;  // portable: one row a pass
@@ -374,6 +374,12 @@ class BwdFilterKernel {
     // and 14-pixel maps 35 -> 50-67; strides reaching 16 or 64 sets 4-20% slower with copies
     // (MobileNetV2's 576 and 960 channels, 14x14x264 / 392, 7x7 kernels on 392 and 776).
     p.pack = detail::l1_sets_reached(g.c_in * 4) <= 8;
+    // The dy rows of 3x3 kernels (one pass a channel vector reads each dy vector once) are
+    // read in place where the stride reaches 4 or 8 sets: their copy cost more than the
+    // line halves read again (1T / 2T, one process, medians of 5, copied -> in place):
+    // mnv2_dw5 (384 channels, 8 sets) 22.0 -> 26.4 / 33.4 -> 37.6 GFLOP/s, mnv1_dw_256_s2
+    // (4 sets) 15.1 -> 16.8 / 22.7 -> 24.8; at 2 sets (512 channels) 33.0 -> 24.0 at 1T.
+    p.dy_in_place = p.pack && detail::l1_sets_reached(g.c_in * 4) >= 4;
     if (bytes > (8 << 20)) {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;

@@ -30,6 +30,12 @@ struct DwBwdFilterParams {
   // dy rows are first copied, 128 bytes of channels at a time, into one contiguous image per
   // channel vector (see entry()).
   bool pack;
+  // dy's pixel stride in the passes: c, except on packed x rows whose dy rows are read in
+  // place (C; see entry()).
+  std::int64_t dyc;
+  // With p.pack: copy only the x rows, read the dy rows in place, where one pass over a
+  // channel vector covers every kernel row (each dy vector is then read once per strip).
+  bool dy_in_place;
 };
 
 // Most pixels of a strip's x rows (and of its dy rows) that p.pack copies; larger strips

@@ -361,6 +361,9 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {2, 13, 28, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed 3x3 sliding rows
       {1, 23, 22, 256, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // packed 3x3, stride 2
       {2, 14, 14, 384, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed x, dy in place
+      {1, 14, 14, 256, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // dy in place, stride 2
+      {1, 8, 20, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // dy in place, blocks
+      {2, 9, 11, 128, 3, 3, 1, 2, 1, 1, Padding::kValid, false},  // dy in place, VALID
       {1, 6, 9, 512, 3, 3, 1, 1, 1, 1, Padding::kSame, false},    // 2 sets: dy copied too
       {1, 15, 16, 128, 5, 5, 1, 1, 1, 1, Padding::kValid, true},  // packed 5x5, VALID
       {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},      // 3x3 sliding, 7 wide

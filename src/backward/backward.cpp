@@ -373,13 +373,14 @@ class BwdFilterKernel {
     // 3x3 22.2 -> 27.3, mnv2_dw5 (384) 22.3 -> 24.7 (p5 24.1 -> 33.3), ConvNeXt's 7x7 on 7-
     // and 14-pixel maps 35 -> 50-67; strides reaching 16 or 64 sets 4-20% slower with copies
     // (MobileNetV2's 576 and 960 channels, 14x14x264 / 392, 7x7 kernels on 392 and 776).
-    p.pack = detail::l1_sets_reached(g.c_in * 4) <= 8;
+    const i64 sets = detail::l1_sets_reached(g.c_in * 4);
+    p.pack = sets <= 8;
     // The dy rows of 3x3 kernels (one pass a channel vector reads each dy vector once) are
     // read in place where the stride reaches 4 or 8 sets: their copy cost more than the
     // line halves read again (1T / 2T, one process, medians of 5, copied -> in place):
     // mnv2_dw5 (384 channels, 8 sets) 22.0 -> 26.4 / 33.4 -> 37.6 GFLOP/s, mnv1_dw_256_s2
-    // (4 sets) 15.1 -> 16.8 / 22.7 -> 24.8; at 2 sets (512 channels) 33.0 -> 24.0 at 1T.
-    p.dy_in_place = p.pack && detail::l1_sets_reached(g.c_in * 4) >= 4;
+    // (4 sets) 11.8 -> 13.3 / 32.3 -> 34.7; at 2 sets (512 channels) 33.0 -> 24.0 at 1T.
+    p.dy_in_place = p.pack && sets >= 4;
     if (bytes > (8 << 20)) {
       // Streams from DRAM: every task takes whole pixels (all channels) of a row tile.
       p.groups = 1;

@@ -129,7 +129,7 @@ class DepthwiseKernel final : public Kernel {
     // 14.6 -> 18.2, 14x14x256 s2 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per
     // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
     p.pair = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 && !p.pack &&
-             g.c_out >= 2 * lanes && l1_sets_reached(g.c_in * 4) <= 4;
+             g.c_out >= 2 * lanes && sets <= 4;
     if (p.pair) p.bmax = dw::kPairBmax;
 
     // Row tiles: the input rows of a tile (all channels) fit in L2, with the next tile's new

@@ -10,9 +10,9 @@ namespace groupconv::detail {
 namespace {
 
 struct V {
-  struct Reg {
-    float v[8];
-  };
+  // A GCC/Clang vector type: kept in registers and mapped onto the baseline SIMD (two SSE2
+  // registers), where an array of floats was spilled and instrumented element by element.
+  using Reg = float __attribute__((vector_size(32)));
   using Mask = int;  // number of active lanes
   static constexpr std::int64_t kLanes = 8;
   static constexpr bool kCheapMasks = false;   // masked loads and stores cost what plain ones do
@@ -24,22 +24,16 @@ struct V {
   static Reg zero() { return Reg{}; }
   static Reg load(const float* p, Mask m) {
     Reg r{};
-    for (int i = 0; i < m; ++i) r.v[i] = p[i];
+    for (int i = 0; i < m; ++i) r[i] = p[i];
     return r;
   }
   static Reg loadu(const float* p) { return load(p, 8); }
   // Keeps a loaded vector in a register (no refolding into several memory operands).
   static void pin(Reg& r) { (void)r; }
-  static Reg fma(Reg a, Reg b, Reg c) {
-    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
-    return c;
-  }
-  static Reg add(Reg a, Reg b) {
-    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
-    return a;
-  }
+  static Reg fma(Reg a, Reg b, Reg c) { return c + a * b; }
+  static Reg add(Reg a, Reg b) { return a + b; }
   static void store(float* p, Reg r, Mask m) {
-    for (int i = 0; i < m; ++i) p[i] = r.v[i];
+    for (int i = 0; i < m; ++i) p[i] = r[i];
   }
   static void storeu(float* p, Reg r) { store(p, r, 8); }
   static Mask mask(int n) { return n > 8 ? 8 : n; }

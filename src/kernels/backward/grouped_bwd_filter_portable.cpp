@@ -9,9 +9,9 @@ namespace groupconv::detail {
 namespace {
 
 struct V {
-  struct Reg {
-    float v[8];
-  };
+  // A GCC/Clang vector type: kept in registers and mapped onto the baseline SIMD (two SSE2
+  // registers), where an array of floats was spilled and instrumented element by element.
+  using Reg = float __attribute__((vector_size(32)));
   struct Idx {
     std::int32_t v[8];
   };
@@ -20,41 +20,31 @@ struct V {
   static Reg zero() { return Reg{}; }
   static Reg load(const float* p, Mask m) {
     Reg r{};
-    for (int i = 0; i < m; ++i) r.v[i] = p[i];
+    for (int i = 0; i < m; ++i) r[i] = p[i];
     return r;
   }
-  static Reg fma(Reg a, Reg b, Reg c) {
-    for (int i = 0; i < 8; ++i) c.v[i] += a.v[i] * b.v[i];
-    return c;
-  }
-  static Reg add(Reg a, Reg b) {
-    for (int i = 0; i < 8; ++i) a.v[i] += b.v[i];
-    return a;
-  }
+  static Reg fma(Reg a, Reg b, Reg c) { return c + a * b; }
+  static Reg add(Reg a, Reg b) { return a + b; }
   static void store(float* p, Reg r, Mask m) {
-    for (int i = 0; i < m; ++i) p[i] = r.v[i];
+    for (int i = 0; i < m; ++i) p[i] = r[i];
   }
   static Mask mask(int n) { return n > 8 ? 8 : n; }
-  static Reg broadcast(const float* p) {
-    Reg r;
-    for (float& f : r.v) f = *p;
-    return r;
-  }
+  static Reg broadcast(const float* p) { return Reg{} + *p; }
   static Idx index(const std::int32_t* i) {
     Idx r;
     for (int j = 0; j < 8; ++j) r.v[j] = i[j];
     return r;
   }
   static Reg permute(Reg v, Idx i) {
-    Reg r;
-    for (int j = 0; j < 8; ++j) r.v[j] = v.v[i.v[j]];
+    Reg r{};
+    for (int j = 0; j < 8; ++j) r[j] = v[i.v[j]];
     return r;
   }
   static Reg loadu(const float* p) { return load(p, 8); }
   template <int B>
   static Reg splat4(Reg v) {
-    Reg r;
-    for (int j = 0; j < 8; ++j) r.v[j] = v.v[(j / 4) * 4 + B];
+    Reg r{};
+    for (int j = 0; j < 8; ++j) r[j] = v[(j / 4) * 4 + B];
     return r;
   }
 };

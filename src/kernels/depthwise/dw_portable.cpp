@@ -11,9 +11,9 @@ namespace groupconv::detail::dw {
 namespace {
 
 struct V {
-  struct Reg {
-    float v[4];
-  };
+  // A GCC/Clang vector type: kept in registers and mapped onto the baseline SIMD (SSE2),
+  // where an array of floats was spilled and instrumented element by element.
+  using Reg = float __attribute__((vector_size(16)));
   using Mask = int;  // number of leading lanes
   struct Idx {
     std::int32_t i[4];
@@ -23,38 +23,34 @@ struct V {
   static constexpr bool kCheapMasks = false;
   static Reg loadu(const float* p) {
     Reg r;
-    std::memcpy(r.v, p, sizeof(r.v));
+    std::memcpy(&r, p, sizeof(r));
     return r;
   }
-  static void storeu(float* p, Reg v) { std::memcpy(p, v.v, sizeof(v.v)); }
+  static void storeu(float* p, Reg v) { std::memcpy(p, &v, sizeof(v)); }
   static Reg zero() { return Reg{}; }
   static Reg load(const float* p, Mask m) {
     Reg r{};
     if (m == 4) {
-      std::memcpy(r.v, p, sizeof(r.v));
+      std::memcpy(&r, p, sizeof(r));
     } else {
-      for (int j = 0; j < m; ++j) r.v[j] = p[j];
+      for (int j = 0; j < m; ++j) r[j] = p[j];
     }
     return r;
   }
   static Reg load_aligned(const float* p) {
     Reg r;
-    std::memcpy(r.v, p, sizeof(r.v));
+    std::memcpy(&r, p, sizeof(r));
     return r;
   }
-  static Reg fma(Reg a, Reg b, Reg c) {
-    Reg r;
-    for (int j = 0; j < 4; ++j) r.v[j] = a.v[j] * b.v[j] + c.v[j];
-    return r;
-  }
+  static Reg fma(Reg a, Reg b, Reg c) { return a * b + c; }
   static void store(float* p, Reg v, Mask m) {
     if (m == 4) {
-      std::memcpy(p, v.v, sizeof(v.v));
+      std::memcpy(p, &v, sizeof(v));
     } else {
-      for (int j = 0; j < m; ++j) p[j] = v.v[j];
+      for (int j = 0; j < m; ++j) p[j] = v[j];
     }
   }
-  static void stream(float* p, Reg v) { std::memcpy(p, v.v, sizeof(v.v)); }
+  static void stream(float* p, Reg v) { std::memcpy(p, &v, sizeof(v)); }
   static void fence() {}
   static Mask mask(int n) { return n >= 4 ? 4 : n; }
   static Idx index(const std::int32_t* i) {
@@ -63,8 +59,8 @@ struct V {
     return r;
   }
   static Reg permute(Reg v, Idx i) {
-    Reg r;
-    for (int j = 0; j < 4; ++j) r.v[j] = v.v[i.i[j]];
+    Reg r{};
+    for (int j = 0; j < 4; ++j) r[j] = v[i.i[j]];
     return r;
   }
 };

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <memory>
 
 #include "bench_report.hpp"
 #include "common.hpp"
@@ -14,14 +13,6 @@
 
 namespace groupconv::cli {
 namespace {
-
-struct BenchArgs {
-  std::string layers;
-  double min_time = 0.5;
-  std::optional<std::string> csv, plot, filter;
-  std::string pass = "fwd";
-  ComputeOptions compute;
-};
 
 // --pass fwd | bwd_data | bwd_filter | all
 std::vector<suite::Pass> parse_passes(const std::string& value) {
@@ -148,27 +139,6 @@ int run(const BenchArgs& a) {
 
 }  // namespace
 
-Command add_bench(CLI::App& root) {
-  auto args = std::make_shared<BenchArgs>();
-  CLI::App* app = root.add_subcommand(
-      "bench",
-      "Time every layer of a suite file (e.g. bench/layers.csv): GFLOP/s, % of peak, "
-      "% of roofline, kernel chosen");
-  app->add_option("--layers", args->layers,
-                  "suite file: name,n,h,w,c_in,c_out,groups,kh,kw,stride_h,stride_w,dil_h,dil_w,"
-                  "padding per line")
-      ->required();
-  app->add_option("--min-time", args->min_time,
-                  "seconds of timed runs per layer (at least 5 runs; default 0.5)");
-  app->add_option("--csv", args->csv, "write name,threads,gflop,median_ms,gflops,kernel rows");
-  app->add_option("--plot", args->plot, "write an SVG bar chart of GFLOP/s with the rooflines");
-  app->add_option("--filter", args->filter, "only the layers whose name contains this text");
-  app->add_option("--pass", args->pass,
-                  "fwd (default), bwd_data (input gradient), bwd_filter (filter and bias "
-                  "gradient) or all; backward rows are named layer:pass and quote GFLOP/s with "
-                  "the forward FLOP count");
-  args->compute.add_to(*app);
-  return {app, [args] { return run(*args); }};
-}
+int run_bench(const BenchArgs& args) { return run(args); }
 
 }  // namespace groupconv::cli

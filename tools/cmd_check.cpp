@@ -1,18 +1,11 @@
 // `groupconv check`: validates shapes and options without computing anything, and prints the
 // output shape, the per-group breakdown, FLOPs and bytes, or the diagnostic (exit 2).
 #include <cstdio>
-#include <memory>
 
 #include "common.hpp"
 
 namespace groupconv::cli {
 namespace {
-
-struct CheckArgs {
-  std::string input_shape, filter_shape;
-  std::optional<std::string> bias_shape;
-  GeometryOptions geometry;
-};
 
 // The channel ranges of each group, so a per-group filter (C_out/G given where C_out was
 // meant) shows at a glance: "group 0: in [0, 8) -> out [0, 4)".
@@ -50,33 +43,17 @@ std::string check_report(const Geometry& g) {
   return s;
 }
 
-Command add_check(CLI::App& root) {
-  auto args = std::make_shared<CheckArgs>();
-  CLI::App* app =
-      root.add_subcommand("check",
-                          "Validate a convolution's shapes and print its output shape, per-group "
-                          "breakdown, FLOPs and bytes (nothing is computed)");
-  app->add_option("--input-shape", args->input_shape,
-                  "input shape N,H,W,C (NHWC) or N,C,H,W (NCHW), e.g. 1,28,28,32")
-      ->required();
-  app->add_option("--filter-shape", args->filter_shape,
-                  "filter shape KH,KW,C_in/G,C_out (HWIO) or C_out,C_in/G,KH,KW (OIHW), e.g. "
-                  "3,3,8,64")
-      ->required();
-  app->add_option("--bias-shape", args->bias_shape, "bias shape C_out (optional)");
-  args->geometry.add_to(*app);
-  return {app, [args] {
-            ConvDesc desc = args->geometry.desc();
-            Shapes shapes;
-            shapes.input = parse_int_list("--input-shape", args->input_shape, "1,28,28,32");
-            shapes.filter = parse_int_list("--filter-shape", args->filter_shape, "3,3,8,64");
-            if (args->bias_shape) {
-              shapes.bias = parse_int_list("--bias-shape", *args->bias_shape, "64");
-            }
-            const Geometry g = resolve(desc, shapes);
-            std::fputs(check_report(g).c_str(), stdout);
-            return 0;
-          }};
+int run_check(const CheckArgs& args) {
+  ConvDesc desc = args.geometry.desc();
+  Shapes shapes;
+  shapes.input = parse_int_list("--input-shape", args.input_shape, "1,28,28,32");
+  shapes.filter = parse_int_list("--filter-shape", args.filter_shape, "3,3,8,64");
+  if (args.bias_shape) {
+    shapes.bias = parse_int_list("--bias-shape", *args.bias_shape, "64");
+  }
+  const Geometry g = resolve(desc, shapes);
+  std::fputs(check_report(g).c_str(), stdout);
+  return 0;
 }
 
 }  // namespace groupconv::cli

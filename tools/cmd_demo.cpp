@@ -6,7 +6,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <memory>
 #include <random>
 
 #include "bench_report.hpp"
@@ -14,12 +13,6 @@
 
 namespace groupconv::cli {
 namespace {
-
-struct DemoArgs {
-  ComputeOptions compute;
-  double min_time = 0.2;
-  bool no_bench = false;
-};
 
 void heading(const std::string& s) { std::printf("\n%s\n", Style::bold(s).c_str()); }
 
@@ -201,17 +194,6 @@ int run(const DemoArgs& a) {
 
 }  // namespace
 
-Command add_demo(CLI::App& root) {
-  auto args = std::make_shared<DemoArgs>();
-  CLI::App* app = root.add_subcommand(
-      "demo",
-      "A one-minute tour on built-in data: a grouped convolution checked against the "
-      "reference, the shape mistakes it explains, a short benchmark");
-  args->compute.add_to(*app);
-  app->add_option("--min-time", args->min_time,
-                  "seconds of timing per benchmark layer (default 0.2)");
-  app->add_flag("--no-bench", args->no_bench, "skip the benchmark part");
-  return {app, [args] { return run(*args); }};
-}
+int run_demo(const DemoArgs& args) { return run(args); }
 
 }  // namespace groupconv::cli

@@ -5,24 +5,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <memory>
 
 #include "common.hpp"
 #include "io/npy.hpp"
 
 namespace groupconv::cli {
 namespace {
-
-struct RunArgs {
-  std::string output;
-  std::optional<std::string> input, filter, bias, kernel;
-  // Backward passes: the forward output's gradient, shapes of tensors whose data is not
-  // needed, and where the bias gradient goes.
-  std::optional<std::string> grad_output, input_shape, filter_shape, bias_output;
-  std::string pass = "fwd";
-  GeometryOptions geometry;
-  ComputeOptions compute;
-};
 
 // Refuses outputs larger than the machine's memory with a clear message rather than letting
 // the allocation die in the kernel's OOM killer (explicit pads can make a tiny input's output
@@ -196,36 +184,6 @@ int run(const RunArgs& a) {
 
 }  // namespace
 
-Command add_run(CLI::App& root) {
-  auto args = std::make_shared<RunArgs>();
-  CLI::App* app = root.add_subcommand(
-      "run",
-      "Convolve .npy files: float32, little-endian, C order; shapes come from the files. "
-      "The output appears complete or not at all");
-  app->add_option("--input", args->input,
-                  "input .npy, NHWC (or NCHW with --data-format); for --pass bwd_data only its "
-                  "shape is used (or give --input-shape)");
-  app->add_option("--filter", args->filter,
-                  "filter .npy, HWIO (or OIHW with --filter-format); for --pass bwd_filter only "
-                  "its shape is used (or give --filter-shape)");
-  app->add_option("--bias", args->bias, "bias .npy of shape [C_out] (optional)");
-  app->add_option("--output", args->output, "output .npy (written atomically)")->required();
-  app->add_option("--pass", args->pass,
-                  "fwd (default): y = conv(x, w); bwd_data: dx from --grad-output and --filter; "
-                  "bwd_filter: dw (and db with --bias-output) from --input and --grad-output");
-  app->add_option("--grad-output", args->grad_output,
-                  "dy.npy, the gradient of the forward output (backward passes)");
-  app->add_option("--input-shape", args->input_shape,
-                  "forward input shape for --pass bwd_data when no --input file is given");
-  app->add_option("--filter-shape", args->filter_shape,
-                  "filter shape for --pass bwd_filter when no --filter file is given");
-  app->add_option("--bias-output", args->bias_output,
-                  "--pass bwd_filter: also write the bias gradient db [C_out] here");
-  app->add_option("--kernel", args->kernel,
-                  "use exactly this kernel (by name, see --verbose); fails if it declines");
-  args->geometry.add_to(*app);
-  args->compute.add_to(*app);
-  return {app, [args] { return run(*args); }};
-}
+int run_run(const RunArgs& args) { return run(args); }
 
 }  // namespace groupconv::cli

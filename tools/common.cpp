@@ -96,23 +96,6 @@ std::vector<std::int64_t> parse_int_list(const std::string& option, const std::s
   return out;
 }
 
-void GeometryOptions::add_to(CLI::App& app) {
-  app.add_option("--groups", groups,
-                 "number of groups G (default: inferred as C_in / filter in-channels, like "
-                 "tf.nn.conv2d)");
-  app.add_option("--strides", strides, "S, SH,SW, or TF's 1,SH,SW,1 (default 1)");
-  app.add_option("--dilations", dilations, "D, DH,DW, or TF's 1,DH,DW,1 (default 1)");
-  app.add_option("--padding", padding,
-                 "VALID (default), SAME (extra at bottom/right), SAME_LOWER, or explicit "
-                 "T,B,L,R (also P or PH,PW)");
-  app.add_option("--data-format", data_format, "NHWC (default, TensorFlow) or NCHW (PyTorch)");
-  app.add_option("--filter-format", filter_format,
-                 "HWIO [KH,KW,C_in/G,C_out] (default) or OIHW [C_out,C_in/G,KH,KW]");
-  app.add_option("--expect-output-channels", expect_output_channels,
-                 "fail unless the convolution produces exactly C output channels (catches "
-                 "per-group filters)");
-}
-
 ConvDesc GeometryOptions::desc() const {
   ConvDesc d;
   if (groups) {
@@ -196,18 +179,6 @@ Isa parse_isa(const std::string& option, const std::string& value) {
   bad_option(option, value, "unknown instruction set", "portable, avx2 or avx512",
              "the fastest level the CPU supports is used by default; pass a lower one to test "
              "that path");
-}
-
-void ComputeOptions::add_to(CLI::App& app, bool with_isa) {
-  app.add_option("--threads", threads, "worker threads (default 0 = all cores)");
-  if (with_isa) {
-    app.add_option("--isa", isa,
-                   "highest instruction set to use: portable, avx2 or avx512 (default: the "
-                   "best this CPU has; env GROUPCONV_MAX_ISA caps it too)");
-  }
-  app.add_flag("-v,--verbose", verbose,
-               "print which kernel was chosen and why the others declined (stderr); env "
-               "GROUPCONV_VERBOSE=1 does the same");
 }
 
 PlanOptions ComputeOptions::plan_options() const {

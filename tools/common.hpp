@@ -3,7 +3,6 @@
 // so it is rendered like any other diagnostic and exits with status 2), and output helpers.
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -13,17 +12,6 @@
 #include "groupconv/groupconv.hpp"
 
 namespace groupconv::cli {
-
-// A registered subcommand: its CLI11 node and what to run when it was given.
-struct Command {
-  CLI::App* app = nullptr;
-  std::function<int()> run;
-};
-
-Command add_check(CLI::App& root);
-Command add_run(CLI::App& root);
-Command add_bench(CLI::App& root);
-Command add_demo(CLI::App& root);
 
 // What `check` prints for a valid geometry: the output shape, describe(g), the channel ranges
 // of each group and the work.
@@ -44,7 +32,6 @@ struct GeometryOptions {
   std::optional<std::string> groups, strides, dilations, padding, data_format, filter_format,
       expect_output_channels;
 
-  void add_to(CLI::App& app);
   // Parses every value (throws ShapeError(kBadArgument) on garbage).
   [[nodiscard]] ConvDesc desc() const;
 };
@@ -55,7 +42,6 @@ struct ComputeOptions {
   std::optional<std::string> isa;
   bool verbose = false;
 
-  void add_to(CLI::App& app, bool with_isa = true);
   // threads (0 = all cores) and the ISA cap; validated.
   [[nodiscard]] PlanOptions plan_options() const;
   // --verbose, or GROUPCONV_VERBOSE set to anything but "" or "0".
@@ -63,6 +49,44 @@ struct ComputeOptions {
   // The number of threads a plan will use.
   [[nodiscard]] int resolved_threads() const;
 };
+
+// What each command was given (main.cpp fills them from the command line) and the command.
+// Only main.cpp includes CLI11: it is header-only, and each translation unit that included it
+// spent ~30 s of an ASan build compiling its inline functions again.
+struct CheckArgs {
+  std::string input_shape, filter_shape;
+  std::optional<std::string> bias_shape;
+  GeometryOptions geometry;
+};
+int run_check(const CheckArgs& args);
+
+struct RunArgs {
+  std::string output;
+  std::optional<std::string> input, filter, bias, kernel;
+  // Backward passes: the forward output's gradient, shapes of tensors whose data is not
+  // needed, and where the bias gradient goes.
+  std::optional<std::string> grad_output, input_shape, filter_shape, bias_output;
+  std::string pass = "fwd";
+  GeometryOptions geometry;
+  ComputeOptions compute;
+};
+int run_run(const RunArgs& args);
+
+struct BenchArgs {
+  std::string layers;
+  double min_time = 0.5;
+  std::optional<std::string> csv, plot, filter;
+  std::string pass = "fwd";
+  ComputeOptions compute;
+};
+int run_bench(const BenchArgs& args);
+
+struct DemoArgs {
+  ComputeOptions compute;
+  double min_time = 0.2;
+  bool no_bench = false;
+};
+int run_demo(const DemoArgs& args);
 
 Isa parse_isa(const std::string& option, const std::string& value);
 

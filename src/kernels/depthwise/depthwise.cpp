@@ -113,13 +113,6 @@ class DepthwiseKernel final : public Kernel {
         p.groups = (p.tiles + p.group - 1) / p.group;
       }
     }
-    // A channel tail where masks are costly (AVX2's vmaskmovps store, the portable
-    // emulation): the last tile is moved back to end at c_out and runs as a full tile. Its
-    // first lanes recompute channels of the tile before it, in the same task (the last group
-    // holds both) and in the same order of operations, so they store the same bits again.
-    // With a multiplier the tail keeps its masks (lane permutation).
-    p.shift_tail = isa != Isa::kAvx512 && g.cog == 1 && g.c_out % lanes != 0 && g.c_out > lanes &&
-                   p.tiles - (p.groups - 1) * p.group >= 2;
     p.bmax = dw::specialised(p) ? dw::spec_bmax(lanes, g.kw) : dw::generic_bmax(lanes, g.cog);
     // Tile pairs (see dw::Params::pair) for 3x3 stride 2 on pixel strides that reach at most 4
     // of L1's 64 sets and are not copied (256 channels): a block of single 8-lane tiles reads
@@ -130,7 +123,25 @@ class DepthwiseKernel final : public Kernel {
     // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
     p.pair = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 && !p.pack &&
              g.c_out >= 2 * lanes && sets <= 4;
-    if (p.pair) p.bmax = dw::kPairBmax;
+    if (p.pair) {
+      p.bmax = dw::kPairBmax;
+      // Whole pixels per task (up to kMaxGroupTiles, 1 KB): each pass over the rows then
+      // reads them in address order, where two 512-byte groups each read every other half of
+      // every pixel. 1T / 2T medians of 9 interleaved runs, 512 B -> 1 KB groups:
+      // mnv1_dw_256_s2 19.3 -> 20.9 / 35.4 -> 38.7 GFLOP/s, 56x56x256 s2 19.0 -> 19.9 /
+      // 37.9 -> 39.2, 14x14x256 s2 24.1 -> 25.2 / 36.3 -> 37.3; 28x28x768 s2 (7 runs)
+      // 20.0 -> 21.9 / 40.0 -> 42.3.
+      p.group = std::min<i64>(dw::kMaxGroupTiles, p.tiles);
+      p.groups = (p.tiles + p.group - 1) / p.group;
+    }
+
+    // A channel tail where masks are costly (AVX2's vmaskmovps store, the portable
+    // emulation): the last tile is moved back to end at c_out and runs as a full tile. Its
+    // first lanes recompute channels of the tile before it, in the same task (the last group
+    // holds both) and in the same order of operations, so they store the same bits again.
+    // With a multiplier the tail keeps its masks (lane permutation).
+    p.shift_tail = isa != Isa::kAvx512 && g.cog == 1 && g.c_out % lanes != 0 && g.c_out > lanes &&
+                   p.tiles - (p.groups - 1) * p.group >= 2;
 
     // Row tiles: the input rows of a tile (all channels) fit in L2, with the next tile's new
     // rows too where they are prefetched, and enough tasks overall.

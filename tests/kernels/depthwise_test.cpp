@@ -229,8 +229,9 @@ TEST(Depthwise, PackedWindowsOfAliasingStrides) {
   check({1, 16, 16, 128, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, true}, seed++);
 }
 
-// 3x3 stride 2 on 256 channels (a 1 KiB pixel stride, 4 of L1's sets): AVX2 runs adjacent
-// tiles in pairs, 2-4 pixels a block; rows narrower than 2, every border, 1-3 kernel rows.
+// 3x3 stride 2 on 256 channels (a 1 KiB pixel stride, 4 of L1's sets), and 3x3 stride 1 on
+// 512 channels (2 sets) with rows of 14 pixels or more: AVX2 runs adjacent tiles in pairs,
+// 2-4 pixels a block; rows narrower than 2, every border, 1-3 kernel rows, row dilation.
 TEST(Depthwise, TilePairsOfFoldingStrides) {
   std::uint32_t seed = 5200;
   for (const int w : {1, 2, 3, 4, 5, 8, 9, 15, 28}) {
@@ -240,12 +241,22 @@ TEST(Depthwise, TilePairsOfFoldingStrides) {
   check({1, 11, 14, 256, 1, 3, 3, 2, 2, 1, 1, 0, 1, 1, 0, false}, seed++);
   check({1, 6, 17, 256, 1, 3, 3, 2, 2, 1, 1, 2, 2, 2, 2, true}, seed++);
   check({1, 12, 12, 768, 1, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}, seed++);
+  for (const int w : {14, 15, 16, 21, 28}) {
+    check(same(1, 5, w, 512, 1, 3, 3, 1, w % 2 == 1), seed++);
+  }
+  check({1, 9, 18, 512, 1, 3, 3, 1, 1, 2, 1, 2, 2, 1, 1, true}, seed++);
+  check({2, 6, 16, 512, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false}, seed++);
+  check({1, 7, 14, 512, 1, 3, 3, 1, 1, 1, 1, 0, 2, 2, 0, true}, seed++);
+  check(same(1, 4, 14, 1536, 1, 3, 3, 1, true), seed++);
   // The pairs run where the ISA is AVX2 (AVX-512 tiles are whole lines already).
-  const Problem p = problem_for(same(1, 8, 8, 256, 1, 3, 3, 2, true), seed);
-  std::string name;
-  run_at(p, Isa::kAvx2, 1, 0, &name);
-  if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {
-    EXPECT_NE(name.find("_pairs_"), std::string::npos) << name;
+  for (const Case& k :
+       {same(1, 8, 8, 256, 1, 3, 3, 2, true), same(1, 6, 14, 512, 1, 3, 3, 1, true)}) {
+    const Problem p = problem_for(k, seed);
+    std::string name;
+    run_at(p, Isa::kAvx2, 1, 0, &name);
+    if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {
+      EXPECT_NE(name.find("_pairs_"), std::string::npos) << name;
+    }
   }
 }
 

@@ -102,7 +102,16 @@ class DepthwiseKernel final : public Kernel {
     // channels ran 10-50% slower with copies (the halo rows copied again per window).
     p.xs = g.c_in;
     const i64 sets = l1_sets_reached(g.c_in * 4);
-    p.pack = g.cog == 1 && !p.prefetch && sets <= 8 && (g.kh * g.kw >= 25 || sets <= 2);
+    // 3x3 at stride 1 where the stride reaches 2 sets (512 channels) on rows of 14 pixels or
+    // more: tile pairs (below) in place of the copy, which took half the samples of
+    // mnv1_dw_512. 1T medians of 5-7 interleaved runs, copy -> pairs: mnv1_dw_512 25.8 ->
+    // 34.6 GFLOP/s (2T 50.3 -> 57.0), 28x28x512 20.6 -> 27.7 (2T 60.1 -> 69.7), 14x20x512
+    // 32.2 -> 37.3, 14x14x1536 34.5 -> 35.3. Not taken: 1 set (1024 channels: mnv1_dw_1024
+    // 29.0 -> 26.6, 14x14x1024 36.1 -> 26.8), and rows narrower than 14 (10x10x512 46.0 ->
+    // 38.7, 7x7x512 49.5 -> 42.9), where 4-pixel blocks load 30% more per FMA.
+    const bool pair_s1 = lanes == 8 && dw::specialised(p) && g.kh == 3 && g.kw == 3 && g.sw == 1 &&
+                         g.cog == 1 && !p.prefetch && sets == 2 && g.wo >= 14;
+    p.pack = g.cog == 1 && !p.prefetch && sets <= 8 && (g.kh * g.kw >= 25 || sets <= 2) && !pair_s1;
     if (p.pack) {
       const i64 win_rows = (g.kh - 1) * g.dh + 1 + 2 * g.sh;
       const i64 fit = dw::kPackFloats / std::max<i64>(1, win_rows * g.w * lanes);
@@ -121,8 +130,8 @@ class DepthwiseKernel final : public Kernel {
     // pairs (medians of 3 interleaved runs): mnv1_dw_256_s2 16.9 -> 24.7 GFLOP/s, 56x56x256 s2
     // 14.6 -> 18.2, 14x14x256 s2 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per
     // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
-    p.pair = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 && !p.pack &&
-             g.c_out >= 2 * lanes && sets <= 4;
+    p.pair = pair_s1 || (lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 && !p.pack &&
+                         g.c_out >= 2 * lanes && sets <= 4);
     if (p.pair) {
       p.bmax = dw::kPairBmax;
       // Whole pixels per task (up to kMaxGroupTiles, 1 KB): each pass over the rows then

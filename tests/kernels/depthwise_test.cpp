@@ -214,7 +214,8 @@ TEST(Depthwise, BatchAndWideRows) {
 // (one-row tasks, bands of uneven height, more bands than some maps have rows). Every thread
 // count must write every output element, bit-identical to one thread.
 // Pixel strides that fold onto few L1 sets run on packed copies of each task's input rows
-// (5x5 and larger at 128, 256, 384... channels; 3x3 at 512 and 1024): windows of a few output
+// (5x5 and larger at 128, 256, 384... channels, strided ones at 512 and 1024 only; 3x3 at
+// 1024, and at 512 on rows narrower than 14): windows of a few output
 // rows with the kernel's halo rows copied again, kernel rows in the padding, strides,
 // dilations (a taller window; along W the generic blocks), asymmetric pads and batches.
 TEST(Depthwise, PackedWindowsOfAliasingStrides) {
@@ -223,7 +224,9 @@ TEST(Depthwise, PackedWindowsOfAliasingStrides) {
   check(same(2, 7, 7, 1024, 1, 3, 3, 1, false), seed++);
   check(same(1, 13, 13, 1024, 1, 3, 3, 2, true), seed++);
   check(same(1, 12, 56, 128, 1, 7, 7, 1, true), seed++);
-  check(same(2, 11, 28, 256, 1, 5, 5, 2, false), seed++);
+  check(same(2, 11, 28, 256, 1, 5, 5, 2, false), seed++);  // in place since 4 sets at stride 2
+  check(same(1, 11, 14, 512, 1, 5, 5, 2, false), seed++);
+  check({1, 12, 15, 1024, 1, 7, 7, 2, 2, 1, 1, 3, 2, 3, 3, true}, seed++);
   check({1, 10, 20, 384, 1, 7, 7, 1, 1, 2, 1, 5, 4, 3, 3, true}, seed++);
   check({1, 9, 17, 256, 1, 5, 5, 1, 1, 1, 2, 0, 3, 1, 2, false}, seed++);
   check({1, 16, 16, 128, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, true}, seed++);
@@ -248,9 +251,13 @@ TEST(Depthwise, TilePairsOfFoldingStrides) {
   check({2, 6, 16, 512, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false}, seed++);
   check({1, 7, 14, 512, 1, 3, 3, 1, 1, 1, 1, 0, 2, 2, 0, true}, seed++);
   check(same(1, 4, 14, 1536, 1, 3, 3, 1, true), seed++);
+  for (const int c : {512, 1024, 1536}) {  // stride 2 on 1 and 2 sets: pairs, never copies
+    check(same(1, 9, 14, c, 1, 3, 3, 2, c == 512), seed++);
+    check({1, 7, 5, c, 1, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, c != 512}, seed++);
+  }
   // The pairs run where the ISA is AVX2 (AVX-512 tiles are whole lines already).
-  for (const Case& k :
-       {same(1, 8, 8, 256, 1, 3, 3, 2, true), same(1, 6, 14, 512, 1, 3, 3, 1, true)}) {
+  for (const Case& k : {same(1, 8, 8, 256, 1, 3, 3, 2, true), same(1, 6, 14, 512, 1, 3, 3, 1, true),
+                        same(1, 14, 14, 1024, 1, 3, 3, 2, false)}) {
     const Problem p = problem_for(k, seed);
     std::string name;
     run_at(p, Isa::kAvx2, 1, 0, &name);

@@ -232,9 +232,10 @@ TEST(Depthwise, PackedWindowsOfAliasingStrides) {
   check({1, 16, 16, 128, 1, 7, 7, 1, 1, 1, 1, 0, 0, 0, 0, true}, seed++);
 }
 
-// 3x3 stride 2 on 256 channels (a 1 KiB pixel stride, 4 of L1's sets), and 3x3 stride 1 on
-// 512 channels (2 sets) with rows of 14 pixels or more: AVX2 runs adjacent tiles in pairs,
-// 2-4 pixels a block; rows narrower than 2, every border, 1-3 kernel rows, row dilation.
+// 3x3 stride 2 on 256 channels (a 1 KiB pixel stride, 4 of L1's sets), 3x3 stride 1 on 512
+// channels (2 sets) with rows of 14 pixels or more, and 5x5 / 7x7 at stride 2 on 4-8 sets:
+// AVX2 runs adjacent tiles in pairs, 2-4 pixels a block; rows narrower than 2, every border,
+// 1-3 kernel rows, row dilation and stride.
 TEST(Depthwise, TilePairsOfFoldingStrides) {
   std::uint32_t seed = 5200;
   for (const int w : {1, 2, 3, 4, 5, 8, 9, 15, 28}) {
@@ -251,13 +252,23 @@ TEST(Depthwise, TilePairsOfFoldingStrides) {
   check({2, 6, 16, 512, 1, 3, 3, 1, 1, 1, 1, 0, 0, 0, 0, false}, seed++);
   check({1, 7, 14, 512, 1, 3, 3, 1, 1, 1, 1, 0, 2, 2, 0, true}, seed++);
   check(same(1, 4, 14, 1536, 1, 3, 3, 1, true), seed++);
+  for (const int k : {5, 7}) {  // 5x5 and 7x7 at stride 2 on 4-8 sets
+    for (const int w : {1, 2, 3, 6, 15, 28}) {
+      check(same(1, 9, w, 128, 1, k, k, 2, w % 2 == 0), seed++);
+    }
+    check(same(2, 8, 14, 384, 1, k, k, 2, true), seed++);
+    check({1, 11, 17, 256, 1, k, k, 2, 2, 1, 1, 0, k - 1, k / 2, 1, false}, seed++);
+    check({1, 10, 16, 128, 1, k, k, 1, 2, 2, 1, 3, 3, 2, 2, true}, seed++);
+  }
   for (const int c : {512, 1024, 1536}) {  // stride 2 on 1 and 2 sets: pairs, never copies
     check(same(1, 9, 14, c, 1, 3, 3, 2, c == 512), seed++);
     check({1, 7, 5, c, 1, 3, 3, 2, 2, 1, 1, 0, 1, 0, 1, c != 512}, seed++);
   }
   // The pairs run where the ISA is AVX2 (AVX-512 tiles are whole lines already).
-  for (const Case& k : {same(1, 8, 8, 256, 1, 3, 3, 2, true), same(1, 6, 14, 512, 1, 3, 3, 1, true),
-                        same(1, 14, 14, 1024, 1, 3, 3, 2, false)}) {
+  for (const Case& k :
+       {same(1, 8, 8, 256, 1, 3, 3, 2, true), same(1, 6, 14, 512, 1, 3, 3, 1, true),
+        same(1, 14, 14, 1024, 1, 3, 3, 2, false), same(1, 14, 14, 128, 1, 7, 7, 2, false),
+        same(1, 14, 14, 256, 1, 5, 5, 2, true)}) {
     const Problem p = problem_for(k, seed);
     std::string name;
     run_at(p, Isa::kAvx2, 1, 0, &name);

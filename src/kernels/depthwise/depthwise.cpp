@@ -119,6 +119,18 @@ class DepthwiseKernel final : public Kernel {
     // channels) pairs were slower (24.4 -> 21.6), so those keep single tiles.
     const bool pair_s2 = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 &&
                          g.c_out >= 2 * lanes && sets <= 4;
+    // 5x5 and 7x7 at stride 2 on 4-8 sets (128-384 channels, or multiples): tile pairs, the
+    // taps read from memory (2 x 4 accumulators). A 7-pixel block of one tile reads 7 rows x
+    // 19 columns, 133 lines, on 8 sets whose 64 ways the rows, 28 or 56 pixels apart, share;
+    // the next tile then read each line's other half again (28x28 7x7 s2: 21.4 GFLOP/s at 128
+    // channels, 29.5-31.2 at 120, 136 and 144). 1T medians of 3 interleaved runs, single ->
+    // pairs: 28x28x128 7x7 s2 20.6 -> 29.8, 56x56x128 7x7 s2 21.6 -> 29.5, 28x28x256 5x5 s2
+    // 20.9 -> 27.8, 56x56x128 5x5 s2 24.0 -> 32.2, 28x28x384 5x5 s2 19.4 -> 22.7, 56x56x256
+    // 7x7 s2 15.5 -> 22.0, 14x14x384 7x7 s2 34.6 -> 44.9. On 1-2 sets (copied) pairs lost:
+    // 14x14x1024 5x5 s2 34.0 -> 17.1, 28x28x512 7x7 s2 36.4 -> 24.4.
+    const bool pair_big = lanes == 8 && dw::specialised(p) && (g.kw == 5 || g.kw == 7) &&
+                          g.sw == 2 && g.c_out >= 2 * lanes && !p.prefetch && sets >= 4 &&
+                          sets <= 8;
     // Strided 5x5 and 7x7 copy only where the stride reaches 1 or 2 sets. 1T medians of 3,
     // copy -> in place: 28x28x256 5x5 s2 (4 sets) 18.0 -> 21.8, 56x56x128 7x7 s2 (8 sets)
     // 16.2 -> 21.8, but 14x14x512 5x5 s2 (2 sets) 19.0 -> 13.5.
@@ -143,7 +155,7 @@ class DepthwiseKernel final : public Kernel {
     // pairs (medians of 3 interleaved runs): mnv1_dw_256_s2 16.9 -> 24.7 GFLOP/s, 56x56x256 s2
     // 14.6 -> 18.2, 14x14x256 s2 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per
     // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
-    p.pair = pair_s1 || pair_s2;
+    p.pair = pair_s1 || pair_s2 || pair_big;
     if (p.pair) {
       p.bmax = dw::kPairBmax;
       // Whole pixels per task (up to kMaxGroupTiles, 1 KB): each pass over the rows then

@@ -28,8 +28,8 @@ struct Params {
   bool shift_tail;             // the last tile ends at c_out (a full tile), see depthwise.cpp
   bool stage;                  // 8-lane tiles stored through a buffer, streamed in 64-B lines
   bool prefetch;               // software prefetch of the next row tile (DRAM-bound layers)
-  // 8-lane 3x3 blocks run adjacent channel tiles two at a time (one whole 64-byte line of
-  // each input pixel per load pair), kPairBmax pixels wide at most.
+  // 8-lane blocks (3x3; 5x5 and 7x7 at stride 2) run adjacent channel tiles two at a time
+  // (one whole 64-byte line of each input pixel per load pair), kPairBmax pixels wide at most.
   bool pair;
   // Pixel strides that fold onto few L1 sets (see depthwise.cpp): each task copies the input
   // rows of a few output rows, its group's channels only, into a contiguous window (pixel
@@ -67,7 +67,8 @@ inline constexpr std::int64_t kMaxGroupTiles = 32;
 inline constexpr std::int64_t kMaxBlockAvx512 = 16;
 inline constexpr std::int64_t kMaxBlockAvx2 = 12;
 inline constexpr std::int64_t kMaxBlockPortable = 12;
-// Widest W block of a tile pair: 2 x 4 accumulators + 2 x 3 taps + 2 input columns.
+// Widest W block of a tile pair: 2 x 4 accumulators + 2 x 3 taps + 2 input columns (5x5 and
+// 7x7 pairs keep the accumulators and inputs in registers and read the taps from memory).
 inline constexpr int kPairBmax = 4;
 
 // Widest W block for a geometry: the specialised path holds KW taps + the block + one input

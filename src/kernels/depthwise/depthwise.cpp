@@ -102,6 +102,8 @@ class DepthwiseKernel final : public Kernel {
     // channels ran 10-50% slower with copies (the halo rows copied again per window).
     p.xs = g.c_in;
     const i64 sets = l1_sets_reached(g.c_in * 4);
+    // Tile pairs (see dw::Params::pair): AVX2 tiles of the W-specialised blocks only.
+    const bool can_pair = lanes == 8 && dw::specialised(p);
     // 3x3 at stride 1 where the stride reaches 2 sets (512 channels) on rows of 14 pixels or
     // more: tile pairs (below) in place of the copy, which took half the samples of
     // mnv1_dw_512. 1T medians of 5-7 interleaved runs, copy -> pairs: mnv1_dw_512 25.8 ->
@@ -109,16 +111,21 @@ class DepthwiseKernel final : public Kernel {
     // 32.2 -> 37.3, 14x14x1536 34.5 -> 35.3. Not taken: 1 set (1024 channels: mnv1_dw_1024
     // 29.0 -> 26.6, 14x14x1024 36.1 -> 26.8), and rows narrower than 14 (10x10x512 46.0 ->
     // 38.7, 7x7x512 49.5 -> 42.9), where 4-pixel blocks load 30% more per FMA.
-    const bool pair_s1 = lanes == 8 && dw::specialised(p) && g.kh == 3 && g.kw == 3 && g.sw == 1 &&
-                         g.cog == 1 && !p.prefetch && sets == 2 && g.wo >= 14;
-    // 3x3 stride 2 where the stride reaches at most 4 sets: tile pairs (below), never the copy.
-    // At stride 2 each copied vector feeds only about a quarter of the taps it feeds at
+    const bool pair_s1 =
+        can_pair && g.kh == 3 && g.kw == 3 && g.sw == 1 && !p.prefetch && sets == 2 && g.wo >= 14;
+    // 3x3 stride 2 on pixel strides that reach at most 4 of L1's 64 sets (256, 512, 768, 1024
+    // channels): a block of single 8-lane tiles reads (2B + 1) x 3 half lines that all fall
+    // into those sets, more than they hold, so the second half of each line was gone again
+    // when the next tile came to read it. 1T A/B, single -> pairs (medians of 3 interleaved
+    // runs): mnv1_dw_256_s2 16.9 -> 24.7 GFLOP/s, 56x56x256 s2 14.6 -> 18.2, 14x14x256 s2
+    // 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per FMA with 4-pixel blocks)
+    // 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower. Pairs, never the copy:
+    // at stride 2 each copied vector feeds only about a quarter of the taps it feeds at
     // stride 1. 1T medians of 3 interleaved runs, copy -> pairs: 14x14x512 s2 (MobileNetV1)
     // 9.9 -> 20.9 GFLOP/s, 28x28x512 s2 8.2 -> 18.4, 56x56x512 s2 2.2 -> 19.1, 14x14x1024 s2
     // 11.7 -> 15.7, 28x28x1024 s2 9.1 -> 13.3, 14x14x1536 s2 11.2 -> 20.2. At 8 sets (384
     // channels) pairs were slower (24.4 -> 21.6), so those keep single tiles.
-    const bool pair_s2 = lanes == 8 && dw::specialised(p) && g.kw == 3 && g.sw == 2 &&
-                         g.c_out >= 2 * lanes && sets <= 4;
+    const bool pair_s2 = can_pair && g.kw == 3 && g.sw == 2 && g.c_out >= 2 * lanes && sets <= 4;
     // 5x5 and 7x7 at stride 2 on 4-8 sets (128-384 channels, or multiples): tile pairs, the
     // taps read from memory (2 x 4 accumulators). A 7-pixel block of one tile reads 7 rows x
     // 19 columns, 133 lines, on 8 sets whose 64 ways the rows, 28 or 56 pixels apart, share;
@@ -128,15 +135,15 @@ class DepthwiseKernel final : public Kernel {
     // 20.9 -> 27.8, 56x56x128 5x5 s2 24.0 -> 32.2, 28x28x384 5x5 s2 19.4 -> 22.7, 56x56x256
     // 7x7 s2 15.5 -> 22.0, 14x14x384 7x7 s2 34.6 -> 44.9. On 1-2 sets (copied) pairs lost:
     // 14x14x1024 5x5 s2 34.0 -> 17.1, 28x28x512 7x7 s2 36.4 -> 24.4.
-    const bool pair_big = lanes == 8 && dw::specialised(p) && (g.kw == 5 || g.kw == 7) &&
-                          g.sw == 2 && g.c_out >= 2 * lanes && !p.prefetch && sets >= 4 &&
-                          sets <= 8;
+    const bool pair_big = can_pair && (g.kw == 5 || g.kw == 7) && g.sw == 2 &&
+                          g.c_out >= 2 * lanes && !p.prefetch && sets >= 4 && sets <= 8;
+    const bool pair = pair_s1 || pair_s2 || pair_big;
     // Strided 5x5 and 7x7 copy only where the stride reaches 1 or 2 sets. 1T medians of 3,
     // copy -> in place: 28x28x256 5x5 s2 (4 sets) 18.0 -> 21.8, 56x56x128 7x7 s2 (8 sets)
     // 16.2 -> 21.8, but 14x14x512 5x5 s2 (2 sets) 19.0 -> 13.5.
     const bool strided = g.sh > 1 || g.sw > 1;
     p.pack = g.cog == 1 && !p.prefetch && sets <= 8 &&
-             (g.kh * g.kw >= 25 ? !strided || sets <= 2 : sets <= 2) && !pair_s1 && !pair_s2;
+             (g.kh * g.kw >= 25 ? !strided || sets <= 2 : sets <= 2) && !pair;
     if (p.pack) {
       const i64 win_rows = (g.kh - 1) * g.dh + 1 + 2 * g.sh;
       const i64 fit = dw::kPackFloats / std::max<i64>(1, win_rows * g.w * lanes);
@@ -148,14 +155,7 @@ class DepthwiseKernel final : public Kernel {
       }
     }
     p.bmax = dw::specialised(p) ? dw::spec_bmax(lanes, g.kw) : dw::generic_bmax(lanes, g.cog);
-    // Tile pairs (see dw::Params::pair) for 3x3 stride 2 on pixel strides that reach at most 4
-    // of L1's 64 sets (256, 512, 768, 1024 channels): a block of single 8-lane tiles reads
-    // (2B + 1) x 3 half lines that all fall into those sets, more than they hold, so the second
-    // half of each line was gone again when the next tile came to read it. 1T A/B, single ->
-    // pairs (medians of 3 interleaved runs): mnv1_dw_256_s2 16.9 -> 24.7 GFLOP/s, 56x56x256 s2
-    // 14.6 -> 18.2, 14x14x256 s2 20.4 -> 23.5; stride 1 at 256 channels (30% more loads per
-    // FMA with 4-pixel blocks) 32.4 -> 27.8, and at 96-144 channels (no folding) 20-30% slower.
-    p.pair = pair_s1 || pair_s2 || pair_big;
+    p.pair = pair;
     if (p.pair) {
       p.bmax = dw::kPairBmax;
       // Whole pixels per task (up to kMaxGroupTiles, 1 KB): each pass over the rows then

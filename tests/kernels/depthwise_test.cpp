@@ -67,8 +67,13 @@ std::vector<float> run_at(const Problem& p, Isa isa, int threads, std::size_t of
   return {yp, yp + ny};
 }
 
+// The W-specialised blocks: dilation 1 at stride 1 or 2, or a dilation along W at stride 1
+// run as phases of dilation 1 (when every phase has input and output columns).
 bool specialised(const Case& k) {
-  return k.m == 1 && k.dw == 1 && (k.kw == 3 || k.kw == 5 || k.kw == 7) && (k.sw == 1 || k.sw == 2);
+  if (k.m != 1 || (k.kw != 3 && k.kw != 5 && k.kw != 7)) return false;
+  if (k.dw == 1) return k.sw == 1 || k.sw == 2;
+  const int wo = (k.w + k.pl + k.pr - k.dw * (k.kw - 1) - 1) / k.sw + 1;
+  return k.sw == 1 && k.w >= k.dw && wo >= k.dw;
 }
 
 void check(const Case& k, std::uint32_t seed) {
@@ -278,6 +283,37 @@ TEST(Depthwise, TilePairsOfFoldingStrides) {
   }
 }
 
+// Dilation along W at stride 1 runs as phases of dilation 1 (see dw::Params::phases): every
+// residue of the output columns, rows as narrow as the dilation, pads wider than a phase's
+// kernel reach, dilation along H too or not, stride 2 along H, channel tails, batch, and the
+// pixel strides of the phases that fold onto few L1 sets (tile pairs, packed windows).
+TEST(Depthwise, DilationPhases) {
+  std::uint32_t seed = 6100;
+  for (const int d : {2, 3, 4}) {
+    for (const int k : {3, 5, 7}) {
+      for (const int w : {d, d + 1, 2 * d + 1, 17, 30}) {
+        const int pw = (k - 1) * d;
+        const Case c{1, 5, w, 24, 1, 3, k, 1, 1, 1, d, 1, 1, pw / 2, pw - pw / 2, w % 2 == 0};
+        check(c, seed++);
+      }
+    }
+  }
+  check({1, 9, 20, 40, 1, 3, 3, 1, 1, 1, 2, 0, 0, 0, 0, true}, seed++);    // VALID
+  check({1, 8, 19, 16, 1, 5, 5, 2, 1, 3, 2, 1, 4, 3, 1, false}, seed++);   // H: s2 d3
+  check({2, 7, 13, 72, 1, 3, 3, 1, 1, 2, 2, 2, 2, 5, 0, true}, seed++);    // wide left pad
+  check({1, 6, 11, 8, 1, 7, 7, 1, 1, 1, 3, 3, 3, 0, 9, false}, seed++);    // wide right pad
+  check({1, 6, 28, 256, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}, seed++);   // 2 sets: pairs
+  check({1, 5, 28, 512, 1, 3, 3, 1, 1, 1, 2, 1, 1, 2, 2, false}, seed++);  // 1 set: copies
+  check({1, 9, 16, 128, 1, 5, 5, 1, 1, 2, 2, 4, 4, 4, 4, true}, seed++);
+  check({1, 6, 24, 1024, 1, 7, 7, 1, 1, 1, 2, 3, 3, 6, 6, false}, seed++);
+  if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {  // the phases of 256 channels (2 KB) pair
+    const Problem p = problem_for({1, 6, 28, 256, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true}, seed);
+    std::string name;
+    run_at(p, Isa::kAvx2, 1, 0, &name);
+    EXPECT_EQ(name, "dwconv_3x3s1d2_8c_pairs_avx2");
+  }
+}
+
 TEST(Depthwise, RowBandsEveryThreadCount) {
   std::uint32_t seed = 3500;
   for (const int c : {8, 144, 384}) {  // one, two and three 512-byte channel groups (AVX2)
@@ -310,7 +346,8 @@ TEST(Depthwise, RowBandsEveryThreadCount) {
 TEST(Depthwise, StreamingStoresLargeOutput) {
   for (const Case& k :
        {same(1, 66, 64, 1024, 1, 3, 3, 1, true), same(2, 128, 120, 144, 1, 3, 3, 1, false),
-        same(1, 72, 60, 1000, 1, 3, 3, 1, true)}) {
+        same(1, 72, 60, 1000, 1, 3, 3, 1, true),
+        Case{1, 66, 64, 1024, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false}}) {  // phases, staged
     SCOPED_TRACE(describe(k));
     const Problem p = problem_for(k, 4000);
     const auto want = run_reference(p);

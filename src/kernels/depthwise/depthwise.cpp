@@ -34,23 +34,24 @@ constexpr i64 kMinTasks = 32;
 // Blocks per column strip. A task walks its rows strip by strip, so the KH input rows under
 // a strip are read again by the next output rows while still in L1. The budget is half of a
 // 32 KiB, 8-way, 64-set L1 (the other half for the output lines, the filter and the rest),
-// counted in the sets that the pixel stride actually reaches: a pixel stride of c_in * 4
-// bytes that is a multiple of 64 lines up with only 64 / gcd(stride / 64, 64) sets (a
-// 1536-byte stride, 384 channels, reaches 8 of the 64), and rows of the strip may share them.
-i64 strip_blocks(const Geometry& g, i64 bmax, i64 group_bytes) {
-  const i64 sets = l1_sets_reached(g.c_in * 4);
+// counted in the sets that the pixel stride actually reaches: a pixel stride of xs * 4
+// bytes (c_in * 4, or a W-dilated layer's phases * c_in * 4) that is a multiple of 64 lines up with
+// only 64 / gcd(stride / 64, 64) sets (a 1536-byte stride, 384 channels, reaches 8 of the 64), and
+// rows of the strip may share them.
+i64 strip_blocks(const dw::Params& p, i64 bmax, i64 group_bytes) {
+  const i64 sets = l1_sets_reached(p.xs * 4);
   const i64 lines_per_px = std::max<i64>(1, (group_bytes + 63) / 64);
-  const i64 blocks = (g.wo + bmax - 1) / std::max<i64>(1, bmax);
+  const i64 blocks = (p.wo + bmax - 1) / std::max<i64>(1, bmax);
   // At most two lines a pixel, stride 1, at most 9 taps (the first depthwise layers of
   // MobileNets: 16-32 channels on 112-pixel rows): whole rows, whose KH input rows stay in
   // L2, ran 7-20% faster than the L1-sized strips (mnv2_dw1 1T 52 -> 63 GFLOP/s), which
   // walk each output row in pieces; on wider pixels, strides or larger kernels the strips
   // were as fast or faster.
-  if (lines_per_px <= 2 && g.sw == 1 && g.kh * g.kw <= 9) return blocks;
+  if (lines_per_px <= 2 && p.sw == 1 && p.kh * p.kw <= 9) return blocks;
   const i64 budget = sets * 8 / 2;
-  const i64 cols = budget / (g.kh * lines_per_px);  // input columns per strip row
-  const i64 px = std::max<i64>(1, (cols - (g.kw - 1) * g.dw) / std::max<i64>(1, g.sw));
-  const i64 width = std::max<i64>(1, (g.wo + blocks - 1) / std::max<i64>(1, blocks));
+  const i64 cols = budget / (p.kh * lines_per_px);  // input columns per strip row
+  const i64 px = std::max<i64>(1, (cols - (p.kw - 1) * p.dw) / std::max<i64>(1, p.sw));
+  const i64 width = std::max<i64>(1, (p.wo + blocks - 1) / std::max<i64>(1, blocks));
   return std::max<i64>(1, px / width);
 }
 
@@ -72,6 +73,29 @@ class DepthwiseKernel final : public Kernel {
     }
     dw::Params& p = p_;
     copy_shape(g, p);
+    p.xs = g.c_in;
+    p.xrow = g.w * g.c_in;
+    p.ypx = g.c_out;
+    p.yrow = g.wo * g.c_out;
+    p.phases = 1;
+    p.full_w = g.w;
+    p.full_wo = g.wo;
+    p.full_pad_left = g.pad_left;
+    // Dilation d along W at stride 1, on kernels the W-specialised blocks serve: d phases of
+    // dilation 1 (see dw::Params::phases), where every phase has columns. The generic blocks
+    // (a tap at a time, each input column loaded once per tap) ran these layers at 0.37-0.58x
+    // oneDNN (28x28x256 3x3 d2: 21 against 43 GFLOP/s).
+    if (g.dw > 1 && g.sw == 1 && g.cog == 1 && (g.kw == 3 || g.kw == 5 || g.kw == 7) &&
+        g.w >= g.dw && g.wo >= g.dw) {
+      p.phases = g.dw;
+      p.dw = 1;
+      p.xs = g.dw * g.c_in;
+      p.ypx = g.dw * g.c_out;
+      const dw::PhaseShape s0 = dw::phase_shape(p, 0);
+      p.w = s0.w;
+      p.wo = s0.wo;
+      p.pad_left = s0.pad_left;
+    }
     p.m = g.cog;
     p.lanes = lanes;
     p.tiles = (g.c_out + lanes - 1) / lanes;
@@ -100,8 +124,7 @@ class DepthwiseKernel final : public Kernel {
     // 117), convnext_dw4 56.9 -> 66.9, 14x14x512 5x5 21 -> 43, 56x56x128 7x7 30.8 -> 37.8,
     // 7x7x1024 3x3 11.6 -> 25.8, 14x14x512 3x3 17.4 -> 23.3; 3x3 at 128, 256 and 384
     // channels ran 10-50% slower with copies (the halo rows copied again per window).
-    p.xs = g.c_in;
-    const i64 sets = l1_sets_reached(g.c_in * 4);
+    const i64 sets = l1_sets_reached(p.xs * 4);
     // Tile pairs (see dw::Params::pair): AVX2 tiles of the W-specialised blocks only.
     const bool can_pair = lanes == 8 && dw::specialised(p);
     // 3x3 at stride 1 where the stride reaches 2 sets (512 channels) on rows of 14 pixels or
@@ -112,7 +135,7 @@ class DepthwiseKernel final : public Kernel {
     // 29.0 -> 26.6, 14x14x1024 36.1 -> 26.8), and rows narrower than 14 (10x10x512 46.0 ->
     // 38.7, 7x7x512 49.5 -> 42.9), where 4-pixel blocks load 30% more per FMA.
     const bool pair_s1 =
-        can_pair && g.kh == 3 && g.kw == 3 && g.sw == 1 && !p.prefetch && sets == 2 && g.wo >= 14;
+        can_pair && g.kh == 3 && g.kw == 3 && g.sw == 1 && !p.prefetch && sets == 2 && p.wo >= 14;
     // 3x3 stride 2 on pixel strides that reach at most 4 of L1's 64 sets (256, 512, 768, 1024
     // channels): a block of single 8-lane tiles reads (2B + 1) x 3 half lines that all fall
     // into those sets, more than they hold, so the second half of each line was gone again
@@ -146,7 +169,7 @@ class DepthwiseKernel final : public Kernel {
              (g.kh * g.kw >= 25 ? !strided || sets <= 2 : sets <= 2) && !pair;
     if (p.pack) {
       const i64 win_rows = (g.kh - 1) * g.dh + 1 + 2 * g.sh;
-      const i64 fit = dw::kPackFloats / std::max<i64>(1, win_rows * g.w * lanes);
+      const i64 fit = dw::kPackFloats / std::max<i64>(1, win_rows * p.w * lanes);
       if (fit < 1) {
         p.pack = false;
       } else if (fit < p.group) {
@@ -186,7 +209,7 @@ class DepthwiseKernel final : public Kernel {
     const i64 want_row_tiles = (kMinTasks + per_image - 1) / per_image;
     rows = std::min(rows, std::max<i64>(1, (g.ho + want_row_tiles - 1) / want_row_tiles));
     rows = std::min(rows, std::max<i64>(1, g.ho));
-    p.strip_blocks = strip_blocks(g, p.bmax, lanes * p.group * 4);
+    p.strip_blocks = strip_blocks(p, p.bmax, lanes * p.group * 4);
     // Row bands (the cache-resident task order, see dw::Params) where the channel groups are
     // long: with fewer images than threads, each thread gets rows of its own. Two threads
     // running the two or three 512-byte groups of one row at once ran mnv2_dw3-5 at half
@@ -241,9 +264,10 @@ class DepthwiseKernel final : public Kernel {
     if (!dw::specialised(p)) s += "any_";
     s += std::to_string(p.kh) + "x" + std::to_string(p.kw) + "s" + std::to_string(p.sh);
     if (p.sw != p.sh) s += "x" + std::to_string(p.sw);
-    if (p.dh != 1 || p.dw != 1) {
+    const i64 dil_w = p.phases > 1 ? p.phases : p.dw;
+    if (p.dh != 1 || dil_w != 1) {
       s += "d" + std::to_string(p.dh);
-      if (p.dw != p.dh) s += "x" + std::to_string(p.dw);
+      if (dil_w != p.dh) s += "x" + std::to_string(dil_w);
     }
     if (p.m != 1) s += "_m" + std::to_string(p.m);
     s += "_" + std::to_string(p.lanes) + "c_";

@@ -131,6 +131,60 @@ TEST(NarrowGroup, BordersSmallWidthsDilation) {
   }
 }
 
+// Dilation along W at stride 1 with a fixed 3- or 5-wide path runs as phases of dilation 1
+// (AVX): every mode, rows as narrow as the dilation, pads wider than a phase's reach, dilation
+// along H or not, stride 2 along H, and the phase's fixed path named in the kernel.
+TEST(NarrowGroup, DilationPhases) {
+  const int combos[][2] = {{4, 4}, {8, 8}, {2, 2}, {8, 16}, {3, 3}, {16, 2}, {5, 7}};
+  std::uint32_t seed = 7000;
+  for (const auto& cc : combos) {
+    for (const int d : {2, 3}) {
+      for (const int k : {3, 5}) {
+        for (const int w : {d, 2 * d + 1, 19}) {
+          const int pw = (k - 1) * d;
+          Case c{1,
+                 6,
+                 w,
+                 3,
+                 cc[0],
+                 cc[1],
+                 3,
+                 k,
+                 1,
+                 1,
+                 1,
+                 d,
+                 Padding::kExplicit,
+                 {1, 1, pw / 2, pw - pw / 2},
+                 (seed % 2) == 0};
+          for (Isa isa : kIsas) check_case(c, isa, seed);
+          ++seed;
+        }
+      }
+    }
+  }
+  const Case odd[] = {
+      {2, 7, 13, 2, 8, 8, 3, 3, 1, 1, 2, 2, Padding::kExplicit, {2, 2, 5, 0}, true},
+      {1, 8, 11, 4, 4, 4, 5, 5, 2, 1, 3, 2, Padding::kExplicit, {1, 4, 0, 9}, false},
+      {1, 9, 20, 3, 6, 6, 3, 3, 1, 1, 1, 4, Padding::kValid, {0, 0, 0, 0}, true},
+      {1, 9, 20, 3, 4, 8, 3, 3, 1, 1, 2, 2, Padding::kSame, {0, 0, 0, 0}, false}};
+  for (const Case& c : odd) {
+    for (Isa isa : kIsas) check_case(c, isa, seed);
+    ++seed;
+  }
+  if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {
+    ConvDesc d;
+    d.groups = 4;
+    d.dilations = {2, 2};
+    d.padding = Padding::kSame;
+    const auto p = make_problem(d, shapes_for(d, 1, 12, 12, 32, 3, 3, 8, 32, false), seed);
+    PlanOptions opt;
+    opt.max_isa = Isa::kAvx2;
+    Plan plan(p.desc, p.shapes, p.w.data(), nullptr, opt);
+    EXPECT_EQ(plan.kernel_name(), "narrow_group_8to8_bcast_1g_kw3s1d2_avx2");
+  }
+}
+
 // Random geometries over the whole accepted range.
 TEST(NarrowGroup, RandomGeometries) {
   std::mt19937 rng(4321);

@@ -91,7 +91,7 @@ class DepthwiseKernel final : public Kernel {
       p.dw = 1;
       p.xs = g.dw * g.c_in;
       p.ypx = g.dw * g.c_out;
-      const dw::PhaseShape s0 = dw::phase_shape(p, 0);
+      const PhaseShape s0 = dilation_phase(g.dw, g.w, g.wo, g.pad_left, 0);
       p.w = s0.w;
       p.wo = s0.wo;
       p.pad_left = s0.pad_left;

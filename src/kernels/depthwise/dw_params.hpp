@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/common/dilation_phases.hpp"
+
 namespace groupconv::detail::dw {
 
 // Everything a depthwise task needs. Input NHWC [n, h, w, c_in]; output NHWC
@@ -39,13 +41,11 @@ struct Params {
   std::int64_t xrow;  // input row stride (floats): w * xs, or the whole row of a phase
   std::int64_t ypx;   // output pixel stride: c_out, or phases * c_out
   std::int64_t yrow;  // output row stride: wo * c_out
-  // Dilation along W at stride 1 (dw = d > 1): the output columns of each residue mod d read
-  // only input columns of one residue, at consecutive taps. The layer runs as d phases, each a
-  // dilation-1 convolution over every d-th column (pixel strides xs = d * c_in and ypx =
-  // d * c_out, rows of the full width), so the W-specialised blocks (KW taps in registers,
-  // each input column loaded once) serve dilated layers too. phases = 1 otherwise; the
-  // fields above (w, wo, pad_left, dw = 1) then describe phase 0's shape and run_tasks derives
-  // each phase's from the full ones below.
+  // Dilation d along W at stride 1: the layer runs as d phases of dilation 1 (see
+  // kernels/common/dilation_phases.hpp; pixel strides xs = d * c_in and ypx = d * c_out), so
+  // the W-specialised blocks serve dilated layers too. phases = 1 otherwise; with phases the
+  // fields above (w, wo, pad_left, dw = 1) describe phase 0 and run_tasks derives each
+  // phase's from the full ones below.
   std::int64_t phases;
   std::int64_t full_w, full_wo, full_pad_left;
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so
@@ -62,26 +62,6 @@ struct Params {
 // First output channel of channel tile t.
 inline std::int64_t tile_base(const Params& p, std::int64_t t) {
   return p.shift_tail && t == p.tiles - 1 ? p.c_out - p.lanes : t * p.lanes;
-}
-
-// The shape of W-dilation phase ph (see Params::phases): its input columns (w, the first at
-// float offset x_off of a row), output columns (wo, the first at y_off) and left padding, as
-// a dilation-1 convolution at stride 1. Output column ph + d * i reads, at tap k, input column
-// ph - pad_left + d * (i + k) = r + d * (i + k - pad), r its residue mod d.
-struct PhaseShape {
-  std::int64_t w, wo, pad_left, x_off, y_off;
-};
-inline PhaseShape phase_shape(const Params& p, std::int64_t ph) {
-  const std::int64_t d = p.phases;
-  const std::int64_t q = ph - p.full_pad_left;
-  const std::int64_t r = ((q % d) + d) % d;
-  PhaseShape s{};
-  s.wo = ph < p.full_wo ? (p.full_wo - ph + d - 1) / d : 0;
-  s.w = r < p.full_w ? (p.full_w - r + d - 1) / d : 0;
-  s.pad_left = (r - q) / d;
-  s.x_off = r * p.c_in;
-  s.y_off = ph * p.c_out;
-  return s;
 }
 
 // Runs tasks [begin, end). Each writes its own (image, rows, channel tile) block of y.

@@ -32,6 +32,14 @@ struct NarrowParams {
   // Layers that stream from DRAM: the input rows an output row reads first (those the task's
   // previous row did not read) are read once in address order before its tiles run.
   bool touch;
+  std::int64_t xs, xrow;   // input pixel and row strides (floats): c_in, w * c_in
+  std::int64_t ypx, yrow;  // output pixel and row strides: c_out, wo * c_out
+  // Dilation d along W at stride 1 (AVX kernels): d phases of dilation 1 (see
+  // kernels/common/dilation_phases.hpp; xs = d * c_in, ypx = d * c_out), so the fixed-KW
+  // paths serve dilated layers too. With phases, w, wo, pad_left and dw = 1 describe phase 0;
+  // the full row's are kept below.
+  std::int64_t phases;
+  std::int64_t full_w, full_wo, full_pad_left;
 
   [[nodiscard]] std::int64_t num_tasks() const { return n * row_tiles * tile_chunks; }
 };

@@ -138,6 +138,22 @@ TEST(WideGroup, Portable) { run_all(Isa::kPortable); }
 TEST(WideGroup, Avx2) { run_all(Isa::kAvx2); }
 TEST(WideGroup, Avx512) { run_all(Isa::kAvx512); }
 
+// Inputs of 3 MiB or more with several groups run pixel-major in blocks of rows whose input
+// rows are read first (see GemmConvKernel's constructor): a stride-2 layer whose blocks end
+// mid-image, and a batch of 2 with dilation and asymmetric padding.
+TEST(WideGroup, LargeInputsRunPixelMajorBlocks) {
+  const WideCase big[] = {{1, 32, 96, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
+                          {2, 24, 64, 16, 16, 16, 3, 3, 2, 2, 2, 1, 2, 2, 1, 1, false}};
+  std::uint32_t seed = 900;
+  for (const Isa isa : {Isa::kPortable, Isa::kAvx2}) {
+    if (effective_isa(isa) != isa) continue;
+    for (const WideCase& c : big) {
+      ASSERT_GE(c.n * c.h * c.w * c.groups * c.cig * 4, i64{3} << 20);
+      check_case(c, isa, seed++);
+    }
+  }
+}
+
 TEST(WideGroup, EmptyBatch) {
   ConvDesc d;
   d.padding = Padding::kSame;

@@ -185,6 +185,48 @@ TEST(NarrowGroup, DilationPhases) {
   }
 }
 
+// One-vector broadcast tiles (Cog 5-8) on 3-wide kernels run 7-pixel blocks where those cover
+// the row with fewer loads than 10-pixel ones (AVX2): rows of 7, 12-14, 21 and 35 pixels, at
+// stride 1 and 2, SAME, VALID and asymmetric padding, with and without the compile-time
+// group width (Cig 8 and others).
+TEST(NarrowGroup, SevenPixelBlocks) {
+  std::uint32_t seed = 7500;
+  for (const int cig : {8, 3, 6}) {
+    for (const int cog : {8, 5}) {
+      for (const int wo : {7, 12, 13, 14, 21, 35}) {
+        for (const int s : {1, 2}) {
+          const int w = (wo - 1) * s + 1;  // SAME-padded rows of wo pixels
+          Case same{1,
+                    5,
+                    w,
+                    3,
+                    cig,
+                    cog,
+                    3,
+                    3,
+                    s,
+                    s,
+                    1,
+                    1,
+                    Padding::kExplicit,
+                    {1, 1, 1, 1},
+                    (seed % 2) == 0};
+          for (Isa isa : kIsas) check_case(same, isa, seed);
+          ++seed;
+        }
+      }
+    }
+  }
+  const Case odd[] = {
+      {2, 6, 9, 4, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kValid, {0, 0, 0, 0}, true},
+      {1, 7, 14, 2, 8, 6, 3, 3, 1, 1, 1, 1, Padding::kExplicit, {0, 2, 2, 0}, false},
+      {1, 9, 27, 5, 8, 8, 3, 3, 2, 2, 1, 1, Padding::kExplicit, {1, 0, 0, 1}, true}};
+  for (const Case& c : odd) {
+    for (Isa isa : kIsas) check_case(c, isa, seed);
+    ++seed;
+  }
+}
+
 // Random geometries over the whole accepted range.
 TEST(NarrowGroup, RandomGeometries) {
   std::mt19937 rng(4321);

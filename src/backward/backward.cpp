@@ -414,6 +414,12 @@ class BwdFilterKernel {
     const Geometry& g = g_;
     if (isa == Isa::kPortable) return false;
     if (g.cog < 8 && (g.cig % 8 != 0 || g.kw < 2)) return false;  // transposed tiles only
+    // One output vector and at most 4 input channels a group: a GEMM tile of Cig x 8 has at
+    // most 4 accumulator chains; the broadcast tiles (init_grouped) hold taps x Cig of them.
+    // 1T medians, one process, GEMM -> broadcast, 28x28 with 32 groups: Cig 1 -> 8 outputs
+    // 5.1 -> 10.3 GFLOP/s, 2 -> 8 9.0 -> 17.2, 3 -> 8 14.6 -> 22.1, 4 -> 8 19.4 -> 27.3 (56x56
+    // stride 2: 9.0 -> 20.7); with 5-7 inputs, or 16 outputs, the GEMM was faster.
+    if (g.cog == 8 && g.cig <= 4) return false;
     detail::GemmBwdFilterParams& p = gm_;
     p = detail::GemmBwdFilterParams{};
     detail::copy_shape(g, p);

@@ -29,7 +29,15 @@ struct PlanOptions {
   Isa max_isa = Isa::kAvx512;
   // Use exactly this kernel (by name); ShapeError(kBadArgument) if it declines.
   std::optional<std::string> force_kernel;
+  // Layers too small to pay for waking another worker run on fewer of the `threads`: each
+  // worker gets at least this many FLOPs (2 * N * Ho * Wo * C_out * Cig * KH * KW, about 3 us
+  // of work). 0 splits every layer over all `threads`. Results are bit-identical either way.
+  std::int64_t min_flops_per_thread = 160000;
 };
+
+// The workers a plan for geometry g runs with under these options (threads, 0 = all cores,
+// capped by min_flops_per_thread).
+int plan_threads(const Geometry& g, const PlanOptions& options);
 
 class Plan {
  public:

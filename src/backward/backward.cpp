@@ -36,8 +36,6 @@ namespace {
 
 std::vector<i64> vec(const std::array<i64, 4>& a) { return {a.begin(), a.end()}; }
 
-int threads_of(const PlanOptions& o) { return o.threads > 0 ? o.threads : default_threads(); }
-
 // NHWC/HWIO view of a user geometry.
 Geometry kernel_view(const Geometry& g) {
   Geometry k = g;
@@ -723,7 +721,7 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
   p.user = resolve_backward(desc, shapes, grad_output_shape);
   if (filter == nullptr) throw ShapeError(null_data("filter"));
   p.k = kernel_view(p.user);
-  p.threads = threads_of(options);
+  p.threads = plan_threads(p.user, options);
   std::vector<float> hwio;
   const float* w = filter;
   if (p.user.filter_format == FilterFormat::kOIHW) {
@@ -845,7 +843,7 @@ BackwardFilterPlan::BackwardFilterPlan(const ConvDesc& desc, const Shapes& shape
   Impl& p = *impl_;
   p.user = resolve_backward(desc, shapes, grad_output_shape);
   p.k = kernel_view(p.user);
-  p.threads = threads_of(options);
+  p.threads = plan_threads(p.user, options);
   p.kernel = std::make_unique<BwdFilterKernel>(p.k, effective_isa(options.max_isa));
   p.name = p.kernel->name();
   if (p.user.data_format == DataFormat::kNCHW) {

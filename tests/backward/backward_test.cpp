@@ -80,6 +80,7 @@ void check_filter_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
     for (int threads : thread_counts) {
       PlanOptions opt;
       opt.threads = threads;
+      opt.min_flops_per_thread = 0;  // split even tiny test layers
       opt.max_isa = isa;
       BackwardFilterPlan plan(d, s, out_shape(g), opt);
       on_plan(plan);
@@ -137,6 +138,7 @@ void check_data_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
     for (int threads : thread_counts) {
       PlanOptions opt;
       opt.threads = threads;
+      opt.min_flops_per_thread = 0;  // split even tiny test layers
       opt.max_isa = isa;
       if (!force_kernel.empty()) opt.force_kernel = force_kernel;
       BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
@@ -233,6 +235,7 @@ TEST(Backward, PlansMatchReferenceAndAreThreadInvariant) {
     for (int threads : {1, 2}) {
       PlanOptions opt;
       opt.threads = threads;
+      opt.min_flops_per_thread = 0;  // split even tiny test layers
       opt.max_isa = isa;
       std::vector<float> dx(x.size(), NAN), dw(w.size(), NAN), db(db_ref.size(), NAN);
       conv2d_backward_data(c.desc, c.shapes, out_shape(g), dy.data(), w.data(), dx.data(), opt);

@@ -51,6 +51,7 @@ std::vector<float> run_at(const Problem& p, Isa isa, int threads, std::size_t of
                           std::string* kernel) {
   PlanOptions opt;
   opt.threads = threads;
+  opt.min_flops_per_thread = 0;  // split even tiny test layers
   opt.max_isa = isa;
   Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
   *kernel = plan.kernel_name();

@@ -70,6 +70,7 @@ void check_case(const Case& c, Isa isa, std::uint32_t seed) {
   for (int threads : {1, 2}) {
     PlanOptions opt;
     opt.threads = threads;
+    opt.min_flops_per_thread = 0;  // split even tiny test layers
     opt.max_isa = isa;
     opt.force_kernel = "narrow_group";  // 1x1 would otherwise go to pointwise first
     Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);

@@ -64,6 +64,7 @@ void check_case(const WideCase& c, Isa isa, std::uint32_t seed) {
   PlanOptions o;
   o.max_isa = isa;
   o.threads = 1;
+  o.min_flops_per_thread = 0;  // split even tiny test layers
   std::string kernel;
   const std::vector<float> one = testing::run_plan(p, o, &kernel);
   EXPECT_EQ(kernel.rfind("wide_group_igemm", 0), 0u) << what << " chose " << kernel;
@@ -71,6 +72,7 @@ void check_case(const WideCase& c, Isa isa, std::uint32_t seed) {
   expect_close(one, want, what);
 
   o.threads = 2;
+  o.min_flops_per_thread = 0;  // split even tiny test layers
   const std::vector<float> two = testing::run_plan(p, o);
   EXPECT_EQ(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)), 0)
       << what << ": 1 vs 2 threads differ";

@@ -50,6 +50,7 @@ TEST(Plan, RandomGeometriesMatchReference) {
     for (int threads : {1, 2}) {
       PlanOptions opt;
       opt.threads = threads;
+      opt.min_flops_per_thread = 0;  // split even tiny test layers
       std::string kernel;
       const auto got = run_plan(p, opt, &kernel);
       ASSERT_LT(rel_l2(got, want), 1e-5) << "iter " << iter << " kernel " << kernel;
@@ -64,10 +65,41 @@ TEST(Plan, OneAndTwoThreadsAreBitIdentical) {
   auto p = make_problem(d, shapes_for(d, 2, 15, 13, 32, 3, 3, 8, 64, true), 7);
   PlanOptions one, two;
   one.threads = 1;
+  one.min_flops_per_thread = 0;  // split even tiny test layers
   two.threads = 2;
+  two.min_flops_per_thread = 0;  // split even tiny test layers
   const auto a = run_plan(p, one);
   const auto b = run_plan(p, two);
   ASSERT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+}
+
+// Layers too small for another worker run on fewer threads (min_flops_per_thread), and give
+// the same bits as the split run.
+TEST(Plan, SmallLayersRunOnFewerThreads) {
+  ConvDesc d;
+  d.padding = Padding::kSame;
+  d.groups = 32;
+  // 7x7x32 depthwise 3x3: 2 * 49 * 32 * 9 = 28224 FLOPs.
+  const auto tiny = make_problem(d, shapes_for(d, 1, 7, 7, 32, 3, 3, 1, 32, true), 11);
+  PlanOptions opt;
+  opt.threads = 4;
+  Plan small(tiny.desc, tiny.shapes, tiny.w.data(), tiny.b.data(), opt);
+  EXPECT_EQ(small.threads(), 1);
+  opt.min_flops_per_thread = 10000;  // floor(28224 / 10000) = 2 workers
+  EXPECT_EQ(plan_threads(tiny.g, opt), 2);
+  opt.min_flops_per_thread = 0;
+  Plan split(tiny.desc, tiny.shapes, tiny.w.data(), tiny.b.data(), opt);
+  EXPECT_EQ(split.threads(), 4);
+  std::vector<float> a(static_cast<std::size_t>(tiny.g.output_elements()));
+  std::vector<float> b(a.size());
+  small.execute(tiny.x.data(), a.data());
+  split.execute(tiny.x.data(), b.data());
+  EXPECT_EQ(0, std::memcmp(a.data(), b.data(), a.size() * sizeof(float)));
+  // 56x56x32 depthwise 3x3 (1.8 MFLOPs) keeps both threads asked for.
+  const auto big = make_problem(d, shapes_for(d, 1, 56, 56, 32, 3, 3, 1, 32, false), 12);
+  opt = PlanOptions{};
+  opt.threads = 2;
+  EXPECT_EQ(plan_threads(big.g, opt), 2);
 }
 
 TEST(Plan, EmptyBatchGivesEmptyOutput) {

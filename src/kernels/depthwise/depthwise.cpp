@@ -7,6 +7,7 @@
 
 #include "kernels/common/built_isa.hpp"
 #include "kernels/common/cache_sets.hpp"
+#include "kernels/common/dilation_phases.hpp"
 #include "kernels/depthwise/dw_params.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/copy_shape.hpp"
@@ -73,28 +74,14 @@ class DepthwiseKernel final : public Kernel {
     }
     dw::Params& p = p_;
     copy_shape(g, p);
-    p.xs = g.c_in;
-    p.xrow = g.w * g.c_in;
-    p.ypx = g.c_out;
-    p.yrow = g.wo * g.c_out;
-    p.phases = 1;
-    p.full_w = g.w;
-    p.full_wo = g.wo;
-    p.full_pad_left = g.pad_left;
+    init_strides(p);
     // Dilation d along W at stride 1, on kernels the W-specialised blocks serve: d phases of
     // dilation 1 (see dw::Params::phases), where every phase has columns. The generic blocks
     // (a tap at a time, each input column loaded once per tap) ran these layers at 0.37-0.58x
     // oneDNN (28x28x256 3x3 d2: 21 against 43 GFLOP/s).
     if (g.dw > 1 && g.sw == 1 && g.cog == 1 && (g.kw == 3 || g.kw == 5 || g.kw == 7) &&
         g.w >= g.dw && g.wo >= g.dw) {
-      p.phases = g.dw;
-      p.dw = 1;
-      p.xs = g.dw * g.c_in;
-      p.ypx = g.dw * g.c_out;
-      const PhaseShape s0 = dilation_phase(g.dw, g.w, g.wo, g.pad_left, 0);
-      p.w = s0.w;
-      p.wo = s0.wo;
-      p.pad_left = s0.pad_left;
+      use_phases(p);
     }
     p.m = g.cog;
     p.lanes = lanes;
@@ -284,7 +271,9 @@ class DepthwiseKernel final : public Kernel {
   // from the owner's (mnv2_dw1: 1.17-1.32).
   [[nodiscard]] bool balanced() const override { return p_.bands == 1 || p_.groups == 1; }
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
-    run_(p_, x, y, begin, end);
+    for_each_phase(p_, x, y, [&](const dw::Params& q, const float* xq, float* yq) {
+      run_(q, xq, yq, begin, end);
+    });
   }
 
  private:

@@ -6,8 +6,6 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/common/dilation_phases.hpp"
-
 namespace groupconv::detail::dw {
 
 // Everything a depthwise task needs. Input NHWC [n, h, w, c_in]; output NHWC
@@ -44,8 +42,8 @@ struct Params {
   // Dilation d along W at stride 1: the layer runs as d phases of dilation 1 (see
   // kernels/common/dilation_phases.hpp; pixel strides xs = d * c_in and ypx = d * c_out), so
   // the W-specialised blocks serve dilated layers too. phases = 1 otherwise; with phases the
-  // fields above (w, wo, pad_left, dw = 1) describe phase 0 and run_tasks derives each
-  // phase's from the full ones below.
+  // fields above (w, wo, pad_left, dw = 1) describe phase 0 and the kernel runs each phase
+  // with its own (for_each_phase, from the full ones below).
   std::int64_t phases;
   std::int64_t full_w, full_wo, full_pad_left;
   // Task t = ((img * row_tiles) + row_tile) * groups + group: channel tiles innermost, so

@@ -36,10 +36,8 @@ int plan_threads(const Geometry& g, const PlanOptions& options) {
   // one thread, 7x7x64 26.9 -> 60.6, 14x14x32 s2 15.3 -> 28.8, 7x7x64 7x7 63.9 -> 88.1
   // (307 kFLOP); 7x7x256 and 14x14x64 (226 kFLOP) about even; 7x7x512 (452 kFLOP) and larger
   // ran faster on two.
-  const double flops = 2.0 * static_cast<double>(g.n) * static_cast<double>(g.ho) *
-                       static_cast<double>(g.wo) * static_cast<double>(g.c_out) *
-                       static_cast<double>(g.cig) * static_cast<double>(g.kh * g.kw);
-  const double cap = flops / static_cast<double>(options.min_flops_per_thread);
+  const double cap =
+      static_cast<double>(g.flops()) / static_cast<double>(options.min_flops_per_thread);
   return cap >= threads ? threads : std::max(1, static_cast<int>(cap));
 }
 

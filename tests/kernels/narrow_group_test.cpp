@@ -98,6 +98,11 @@ void check_case(const Case& c, Isa isa, std::uint32_t seed) {
 
 const Isa kIsas[] = {Isa::kPortable, Isa::kAvx2, Isa::kAvx512};
 
+// One case at every ISA level, one seed.
+void check_every_isa(const Case& c, std::uint32_t seed) {
+  for (Isa isa : kIsas) check_case(c, isa, seed);
+}
+
 // The suite's shapes scaled down, plus each mode of the AVX kernels (lane2/4/8, bcast with one
 // and two vectors, perm1/perm2) on every fixed path (3x3 s1, 3x3 s2, 5x5 s1) and the generic one.
 TEST(NarrowGroup, ModesAndPaths) {
@@ -158,8 +163,7 @@ TEST(NarrowGroup, DilationPhases) {
                  Padding::kExplicit,
                  {1, 1, pw / 2, pw - pw / 2},
                  (seed % 2) == 0};
-          for (Isa isa : kIsas) check_case(c, isa, seed);
-          ++seed;
+          check_every_isa(c, seed++);
         }
       }
     }
@@ -169,10 +173,7 @@ TEST(NarrowGroup, DilationPhases) {
       {1, 8, 11, 4, 4, 4, 5, 5, 2, 1, 3, 2, Padding::kExplicit, {1, 4, 0, 9}, false},
       {1, 9, 20, 3, 6, 6, 3, 3, 1, 1, 1, 4, Padding::kValid, {0, 0, 0, 0}, true},
       {1, 9, 20, 3, 4, 8, 3, 3, 1, 1, 2, 2, Padding::kSame, {0, 0, 0, 0}, false}};
-  for (const Case& c : odd) {
-    for (Isa isa : kIsas) check_case(c, isa, seed);
-    ++seed;
-  }
+  for (const Case& c : odd) check_every_isa(c, seed++);
   if (effective_isa(Isa::kAvx2) == Isa::kAvx2) {
     ConvDesc d;
     d.groups = 4;
@@ -212,8 +213,7 @@ TEST(NarrowGroup, SevenPixelBlocks) {
                     Padding::kExplicit,
                     {1, 1, 1, 1},
                     (seed % 2) == 0};
-          for (Isa isa : kIsas) check_case(same, isa, seed);
-          ++seed;
+          check_every_isa(same, seed++);
         }
       }
     }
@@ -222,10 +222,7 @@ TEST(NarrowGroup, SevenPixelBlocks) {
       {2, 6, 9, 4, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kValid, {0, 0, 0, 0}, true},
       {1, 7, 14, 2, 8, 6, 3, 3, 1, 1, 1, 1, Padding::kExplicit, {0, 2, 2, 0}, false},
       {1, 9, 27, 5, 8, 8, 3, 3, 2, 2, 1, 1, Padding::kExplicit, {1, 0, 0, 1}, true}};
-  for (const Case& c : odd) {
-    for (Isa isa : kIsas) check_case(c, isa, seed);
-    ++seed;
-  }
+  for (const Case& c : odd) check_every_isa(c, seed++);
 }
 
 // Random geometries over the whole accepted range.

@@ -27,6 +27,11 @@ struct PlanOptions {
   // Highest instruction set the kernels may use; further capped by the CPU and by the
   // GROUPCONV_MAX_ISA environment variable (portable | avx2 | avx512).
   Isa max_isa = Isa::kAvx512;
+  // Run max_isa's own kernels (after the CPU cap) even where a kernel of a narrower ISA is
+  // known to run the geometry faster (on AVX-512 machines some depthwise and narrow-group
+  // geometries take the AVX2 kernel by default: same FLOP peak on Zen 4, better blocking).
+  // For tests that cover every ISA's code and for ISA comparisons.
+  bool exact_isa = false;
   // Use exactly this kernel (by name); ShapeError(kBadArgument) if it declines.
   std::optional<std::string> force_kernel;
   // Layers too small to pay for waking another worker run on fewer of the `threads`: each

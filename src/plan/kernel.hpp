@@ -28,6 +28,9 @@ struct KernelProblem {
   const float* filter_hwio;  // [KH, KW, Cig, C_out]; valid only during create()
   const float* bias;         // [C_out] or nullptr; valid only during create()
   Isa isa;                   // the highest level the kernel may use
+  // The kernel runs isa's own code; false lets it take a narrower ISA's kernel where that is
+  // known to be faster (PlanOptions::exact_isa).
+  bool exact_isa = false;
   // Threads the plan will run with. Kernels may use it to order their tasks (which thread
   // gets which part of the output), never to change what a task computes or how.
   int threads = 1;

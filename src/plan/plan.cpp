@@ -99,7 +99,7 @@ Plan::Plan(const ConvDesc& desc, const Shapes& shapes, const float* filter, cons
     w = hwio.data();
   }
 
-  const detail::KernelProblem problem{&p.nhwc, w, bias, p.isa, p.threads};
+  const detail::KernelProblem problem{&p.nhwc, w, bias, p.isa, options.exact_isa, p.threads};
   std::size_t count = 0;
   const detail::KernelEntry* entries = detail::kernel_registry(&count);
   for (std::size_t i = 0; i < count; ++i) {

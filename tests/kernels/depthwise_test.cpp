@@ -53,6 +53,7 @@ std::vector<float> run_at(const Problem& p, Isa isa, int threads, std::size_t of
   opt.threads = threads;
   opt.min_flops_per_thread = 0;  // split even tiny test layers
   opt.max_isa = isa;
+  opt.exact_isa = true;
   Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
   *kernel = plan.kernel_name();
   const std::size_t nx = p.x.size(), ny = static_cast<std::size_t>(p.g.output_elements());
@@ -364,12 +365,40 @@ TEST(Depthwise, StreamingStoresLargeOutput) {
   }
 }
 
+// On AVX-512 machines a plan that may (exact_isa = false) takes the AVX2 kernel on rows of at
+// most 8 pixels, and the AVX-512 one on wide rows; both agree with the reference.
+TEST(Depthwise, AvxTwoKernelOnNarrowRowsOfAvx512Machines) {
+  if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  struct Want {
+    Case k;
+    const char* tail;
+  };
+  // n h w c m kh kw sh sw dh dw pt pb pl pr bias
+  const Want wants[] = {{{1, 7, 7, 96, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, "_8c_avx2"},
+                        {{1, 9, 7, 40, 1, 5, 5, 1, 1, 1, 1, 2, 2, 2, 2, false}, "_8c_avx2"},
+                        {{1, 6, 40, 48, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true}, "_16c_avx512"}};
+  for (const Want& w : wants) {
+    SCOPED_TRACE(describe(w.k));
+    const Problem p = problem_for(w.k, 5);
+    PlanOptions opt;
+    opt.threads = 2;
+    opt.min_flops_per_thread = 0;
+    Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
+    const std::string name = plan.kernel_name();
+    ASSERT_GT(name.size(), std::strlen(w.tail));
+    EXPECT_EQ(name.substr(name.size() - std::strlen(w.tail)), w.tail) << name;
+    std::vector<float> y(static_cast<std::size_t>(p.g.output_elements()));
+    plan.execute(p.x.data(), y.data());
+    EXPECT_LT(rel_l2(y, run_reference(p)), 2e-6) << name;
+  }
+}
+
 TEST(Depthwise, DeclinesGroupsWithSeveralInputChannels) {
   ConvDesc d;
   d.groups = 4;
   const Geometry g = resolve(d, shapes_for(d, 1, 8, 8, 8, 3, 3, 2, 8, false));
   const std::vector<float> w(static_cast<std::size_t>(g.filter_elements()), 1.0f);
-  const detail::KernelProblem pr{&g, w.data(), nullptr, Isa::kAvx512};
+  const detail::KernelProblem pr{&g, w.data(), nullptr, Isa::kAvx512, true};
   std::string why;
   EXPECT_EQ(detail::make_depthwise_kernel(pr, &why), nullptr);
   EXPECT_NE(why.find("1 input channel"), std::string::npos) << why;

@@ -72,6 +72,7 @@ void check_case(const Case& c, Isa isa, std::uint32_t seed) {
     opt.threads = threads;
     opt.min_flops_per_thread = 0;  // split even tiny test layers
     opt.max_isa = isa;
+    opt.exact_isa = true;
     opt.force_kernel = "narrow_group";  // 1x1 would otherwise go to pointwise first
     Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
     const std::string& k = plan.kernel_name();
@@ -191,6 +192,42 @@ TEST(NarrowGroup, DilationPhases) {
 // the row with fewer loads than 10-pixel ones (AVX2): rows of 7, 12-14, 21 and 35 pixels, at
 // stride 1 and 2, SAME, VALID and asymmetric padding, with and without the compile-time
 // group width (Cig 8 and others).
+// On AVX-512 machines a plan that may (exact_isa = false) takes the AVX2 kernel for permute
+// modes whose group count leaves the last vector partly empty, on 7-pixel rows and for
+// broadcast tiles of at most 4 input channels, and the AVX-512 one otherwise.
+TEST(NarrowGroup, AvxTwoKernelWhereItIsFasterOnAvx512Machines) {
+  if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  struct Want {
+    Case c;
+    const char* tail;
+  };
+  const Want wants[] = {
+      {{1, 12, 12, 3, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
+      {{1, 7, 7, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, "_avx2"},
+      {{1, 10, 10, 4, 4, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
+      {{1, 12, 12, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx512"}};
+  for (const Want& w : wants) {
+    const std::string what = describe_case(w.c);
+    ConvDesc d;
+    d.groups = w.c.groups;
+    d.padding = w.c.pad;
+    const auto s = shapes_for(d, w.c.n, w.c.h, w.c.w, w.c.groups * w.c.cig, w.c.kh, w.c.kw, w.c.cig,
+                              w.c.groups * w.c.cog, w.c.bias);
+    const auto p = make_problem(d, s, 9);
+    PlanOptions opt;
+    opt.threads = 2;
+    opt.min_flops_per_thread = 0;
+    Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
+    const std::string k = plan.kernel_name();
+    ASSERT_EQ(k.rfind("narrow_group_", 0), 0u) << what << ": " << k;
+    const std::string tail = w.tail;
+    EXPECT_EQ(k.substr(k.size() - tail.size()), tail) << what << ": " << k;
+    std::vector<float> y(static_cast<std::size_t>(p.g.output_elements()));
+    plan.execute(p.x.data(), y.data());
+    EXPECT_LT(rel_l2(y, run_reference(p)), 1e-5) << what << ": " << k;
+  }
+}
+
 TEST(NarrowGroup, SevenPixelBlocks) {
   std::uint32_t seed = 7500;
   for (const int cig : {8, 3, 6}) {
@@ -281,7 +318,7 @@ TEST(NarrowGroup, DeclinesOutsideItsRange) {
     const auto s = shapes_for(d, 1, 5, 5, 2 * cc[0], 3, 3, cc[0], 2 * cc[1], false);
     const auto p = make_problem(d, s, 9);
     for (Isa isa : kIsas) {
-      const detail::KernelProblem kp{&p.g, p.w.data(), nullptr, isa};
+      const detail::KernelProblem kp{&p.g, p.w.data(), nullptr, isa, true};
       std::string why;
       EXPECT_EQ(detail::make_narrow_group_kernel(kp, &why), nullptr) << cc[0] << "->" << cc[1];
       EXPECT_FALSE(why.empty()) << cc[0] << "->" << cc[1];

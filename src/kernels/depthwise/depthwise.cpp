@@ -56,22 +56,33 @@ i64 strip_blocks(const dw::Params& p, i64 bmax, i64 group_bytes) {
   return std::max<i64>(1, px / width);
 }
 
+// On an AVX-512 machine, whether the AVX2 kernel (8-lane tiles, blocks of at most 7-11
+// pixels, edge blocks compiled per padding mix, tile pairs) beats the 16-lane one. Zen 4 runs a
+// zmm FMA as two ymm halves, so both have the same FLOP peak; what differs is the blocking.
+// 1T A/B over bench/layers_dw_sweep.csv (146 layers, medians of 3 interleaved runs, 16 -> 8
+// lanes):
+// - output rows of at most 8 pixels: 1.18-1.94x on all 32 such layers (3x3 / 5x5 / 7x7 at
+//   stride 1 on 7x7 maps, 3x3 stride 2 on 14x14). The 16-lane kernel's narrowest block is 8
+//   pixels (wider rows are cut into 8-16-pixel blocks), so a 7-pixel row computes 8 through a
+//   buffer, and its border blocks take the table of column addresses;
+// - 3x3 at stride 2 on pixel strides that reach at most 4 of L1's 64 sets (256 channels and
+//   multiples), where the AVX2 kernel runs tile pairs: 0.97-1.34x on 14-28-pixel rows, 6x on
+//   56x56x512 (3.4 -> 20.6 GFLOP/s: 16-pixel blocks at stride 2 read 33 columns x 3 rows that
+//   all fall into 2 sets);
+// - 3x3 at stride 1 on 56x56x512 (2 sets, pairs): 13.3 -> 24.0.
+// Elsewhere the 16-lane kernel was as fast or faster (7x7 stride 2: 16 -> 8 lanes 0.57-0.86x).
+bool prefer_8_lanes(const dw::Params& p) {
+  if (!dw::specialised(p)) return false;
+  if (p.wo <= 8) return true;
+  const i64 sets = l1_sets_reached(p.xs * 4);
+  if (p.kw == 3 && p.sw == 2 && p.c_out >= 16 && sets <= 4) return true;
+  return p.kh == 3 && p.kw == 3 && p.sw == 1 && !p.prefetch && sets == 2 && p.wo >= 28;
+}
+
 class DepthwiseKernel final : public Kernel {
  public:
   DepthwiseKernel(const KernelProblem& pr, Isa isa) : isa_(isa) {
     const Geometry& g = *pr.g;
-    i64 lanes = 4;
-    run_ = &dw::run_portable;
-    if constexpr (kAvx512Kernels) {
-      if (isa == Isa::kAvx512) {
-        lanes = 16;
-        run_ = &dw::run_avx512;
-      }
-    }
-    if (isa == Isa::kAvx2) {
-      lanes = 8;
-      run_ = &dw::run_avx2;
-    }
     dw::Params& p = p_;
     copy_shape(g, p);
     init_strides(p);
@@ -84,9 +95,22 @@ class DepthwiseKernel final : public Kernel {
       use_phases(p);
     }
     p.m = g.cog;
+    p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
+    if (isa == Isa::kAvx512 && !pr.exact_isa && prefer_8_lanes(p)) isa_ = isa = Isa::kAvx2;
+    i64 lanes = 4;
+    run_ = &dw::run_portable;
+    if constexpr (kAvx512Kernels) {
+      if (isa == Isa::kAvx512) {
+        lanes = 16;
+        run_ = &dw::run_avx512;
+      }
+    }
+    if (isa == Isa::kAvx2) {
+      lanes = 8;
+      run_ = &dw::run_avx2;
+    }
     p.lanes = lanes;
     p.tiles = (g.c_out + lanes - 1) / lanes;
-    p.prefetch = (g.input_elements() + g.output_elements()) * 4 > kStreamBytes;
     // Tiles per task, split evenly: about 128 bytes of channels (two 64-byte lines), or 512
     // for kernels of at most 9 taps that stay in the caches. One line per task (the first
     // choice) ran 5-10% slower on MobileNetV2's 3x3 layers. A 3x3 tap does little work per

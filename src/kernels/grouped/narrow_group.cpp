@@ -53,6 +53,21 @@ void choose_blocking(NarrowParams& q, i64 L) {
   q.gt = std::min(q.gt, q.groups);
 }
 
+// On an AVX-512 machine, whether the AVX2 kernel (8-lane vectors) beats the 16-lane one.
+// Zen 4 runs a zmm FMA as two ymm halves, so what differs is the blocking. Permute modes pack
+// gt groups per zmm: with a group count that is not a multiple of gt the last vector of every
+// row runs partly empty, and 14-pixel blocks run 7-pixel rows twice over. 1T A/B (medians of
+// 3 interleaved runs, 16 -> 8 lanes, where AVX2 broadcasts one group per ymm): RegNetX-200MF's
+// 8-channel groups, 3 / 7 / 19 groups: 3.41x / 2.22x / 1.18x, 46 groups on 7x7: 1.67x; with
+// 32-64 groups on 14-56-pixel rows the 16-lane permutes won (ResNeXt 0.81-0.97x).
+// Broadcast tiles with at most 4 input channels per group (one zmm FMA per broadcast, few per
+// tap) ran 28x28 with 8 groups of 4 -> 16 at 47.9 GFLOP/s on 16 lanes and 83.8 on 8.
+bool prefer_avx2(const NarrowParams& q) {
+  if (q.mode == NarrowMode::kBcast) return q.cig <= 4;
+  if (q.mode != NarrowMode::kPerm1 && q.mode != NarrowMode::kPerm2) return false;
+  return q.groups % q.gt != 0 || q.wo <= 7;
+}
+
 class NarrowGroupKernel final : public Kernel {
  public:
   NarrowGroupKernel(const KernelProblem& p, Isa isa) : isa_(isa) {
@@ -78,6 +93,10 @@ class NarrowGroupKernel final : public Kernel {
       q.lanes = q.cog;  // one group, Cog packed floats per (tap, j)
     } else {
       choose_blocking(q, isa == Isa::kAvx512 ? 16 : 8);
+      if (isa == Isa::kAvx512 && !p.exact_isa && prefer_avx2(q)) {
+        isa_ = isa = Isa::kAvx2;
+        choose_blocking(q, 8);
+      }
     }
     q.tiles = (q.groups + q.gt - 1) / q.gt;
     const i64 lt = q.vt * q.lanes;  // floats per (tap, j) in a tile

@@ -140,6 +140,7 @@ void check_data_plans(const ConvDesc& d, const Shapes& s, const Geometry& g,
       opt.threads = threads;
       opt.min_flops_per_thread = 0;  // split even tiny test layers
       opt.max_isa = isa;
+      opt.exact_isa = true;  // cover each ISA's own kernels
       if (!force_kernel.empty()) opt.force_kernel = force_kernel;
       BackwardDataPlan plan(d, s, out_shape(g), w.data(), opt);
       on_plan(plan);
@@ -757,6 +758,40 @@ TEST(Backward, DyColumnsGroupedEdgesWideGroups) {
     }
   }
   EXPECT_GT(checked, 3);
+}
+
+// On AVX-512 machines a plan that may (exact_isa = false) runs groups of 8 input channels at
+// stride 2 on the AVX2 dy-column kernel (the 16-lane one needs 16 per group); exact_isa keeps
+// the AVX-512 path (stride-1 phases). Both agree with the reference.
+TEST(Backward, EightChannelGroupsTakeAvxTwoDyColumnsOnAvx512Machines) {
+  if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  std::mt19937 rng(77);
+  ConvDesc d;
+  d.groups = 4;
+  d.strides = {2, 2};
+  d.padding = Padding::kSame;
+  const Shapes s = shapes_for(d, 1, 9, 12, 32, 3, 3, 8, 32, false);
+  const Geometry g = resolve(d, s);
+  const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+  const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+  std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
+  reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
+  for (const bool exact : {false, true}) {
+    PlanOptions opt;
+    opt.threads = 2;
+    opt.min_flops_per_thread = 0;
+    opt.exact_isa = exact;
+    BackwardDataPlan plan(d, s, out_shape(g), wt.data(), opt);
+    const std::string name = plan.kernel_name();
+    if (exact) {
+      EXPECT_EQ(name.find("dycols"), std::string::npos) << name;
+    } else {
+      EXPECT_EQ(name, "bwd_data_gconv_dycols_s2k3_avx2");
+    }
+    std::vector<float> dx(dx_ref.size(), NAN);
+    plan.execute(dy.data(), dx.data());
+    EXPECT_LT(rel_l2(dx, dx_ref), 1e-5) << name;
+  }
 }
 
 }  // namespace

@@ -124,6 +124,11 @@ std::vector<WideCase> cases() {
   // Outside the wide/narrow line: Cog > 16 with few input channels, Cig > 16 with Cog 8.
   v.push_back({1, 8, 9, 1, 3, 24, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true});
   v.push_back({1, 8, 9, 2, 24, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false});
+  // Pixel strides that fold onto 1 or 2 of L1's sets cap the pixel tile (pixel_cap): 1024
+  // and 512 input channels along rows, a 4 KiB row stride down the border columns.
+  v.push_back({1, 5, 12, 64, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true});
+  v.push_back({1, 4, 14, 32, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false});
+  v.push_back({1, 20, 16, 4, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true});
   return v;
 }
 
@@ -147,7 +152,7 @@ TEST(WideGroup, LargeInputsRunPixelMajorBlocks) {
   const WideCase big[] = {{1, 32, 96, 16, 16, 16, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
                           {2, 24, 64, 16, 16, 16, 3, 3, 2, 2, 2, 1, 2, 2, 1, 1, false}};
   std::uint32_t seed = 900;
-  for (const Isa isa : {Isa::kPortable, Isa::kAvx2}) {
+  for (const Isa isa : {Isa::kPortable, Isa::kAvx2, Isa::kAvx512}) {
     if (effective_isa(isa) != isa) continue;
     for (const WideCase& c : big) {
       ASSERT_GE(c.n * c.h * c.w * c.groups * c.cig * 4, i64{3} << 20);

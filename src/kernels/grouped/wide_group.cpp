@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/common/built_isa.hpp"
+#include "kernels/common/cache_sets.hpp"
 #include "kernels/common/touch.hpp"
 #include "kernels/grouped/wide_group_engine.hpp"
 #include "kernels/grouped/wide_group_tile.hpp"
@@ -40,6 +41,16 @@ void tap_range(i64 o, i64 s, i64 pad, i64 d, i64 k, i64 size, i64* lo, i64* hi) 
   *lo = a;
   *hi = b;
 }
+
+// Most pixels a register tile may read whose input pixels lie `stride` floats apart. A tile
+// keeps one 64-byte line of each of its pixels in L1 through the channels of a tap; with a
+// pixel stride that folds onto few of L1's 64 sets (1024 channels, or 512 at stride 2: 4 KiB,
+// all in one set of 8 ways) a 14-pixel tile evicted its own lines before their next channel.
+// 1T medians of 3 interleaved runs, AVX-512 16-channel tiles of 14 -> 6 pixels (1 set):
+// 14x14x1024 64 groups 73 -> 117 GFLOP/s, 28x28x512 32 groups s2 55 -> 97, 28x28x1024 64
+// groups s2 50 -> 92; 14 -> 10 pixels (2 sets): resnext50_c4 113 -> 118, 28x28x512 32
+// groups 109 -> 113; RegNetX-800MF's 672 channels (no folding) unchanged.
+i64 pixel_cap(i64 stride_floats) { return 4 * l1_sets_reached(stride_floats * 4) + 2; }
 
 class GemmConvKernel final : public Kernel {
  public:
@@ -92,12 +103,13 @@ class GemmConvKernel final : public Kernel {
       t.n_valid = std::min<i64>(t.nr, g.cog - c0);
       t.w_off = w_off;
       t.fn = ts.fn[u];
-      t.max_m = ts.max_m[u];
+      t.max_m = std::min<i64>(ts.max_m[u], pixel_cap(g.sw * g.c_in));
       tiles_.push_back(t);
       w_off += g.kh * g.kw * g.cig * t.nr;
       c0 += t.nr;
       units -= u;
     }
+    col_cap_ = pixel_cap(g.sh * g.w * g.c_in);
     // Named after its widest tile, e.g. wide_group_igemm_3x32_avx2.
     name_ = std::string(family) + "_" + std::to_string(tiles_[0].max_m) + "x" +
             std::to_string(tiles_[0].nr) + "_" + isa;
@@ -221,9 +233,10 @@ class GemmConvKernel final : public Kernel {
   }
 
   // Runs `count` pixels starting at a.x / a.y (strides already set) in balanced tiles.
-  static void line(TileArgs a, const Tile& t, i64 count) {
+  static void line(TileArgs a, const Tile& t, i64 count, i64 cap) {
     if (count <= 0) return;
-    const i64 tiles = (count + t.max_m - 1) / t.max_m;
+    const i64 max_m = std::min(t.max_m, cap);
+    const i64 tiles = (count + max_m - 1) / max_m;
     const float* x0 = a.x;
     float* y0 = a.y;
     i64 done = 0;
@@ -249,7 +262,7 @@ class GemmConvKernel final : public Kernel {
     a.y_pix = g_.c_out;
     a.x = x + (n * hw + p0) * g_.c_in + gr * g_.cig;
     a.y = y + (n * hw + p0) * g_.c_out + gr * g_.cog + t.c0;
-    line(a, t, p1 - p0);
+    line(a, t, p1 - p0, t.max_m);
   }
 
   // Points `a` at output pixel (oh, ow) with kernel rows [kh0, kh1) and columns [kw0, kw1).
@@ -294,7 +307,7 @@ class GemmConvKernel final : public Kernel {
         aim(&a, xn, yn, w0, oh, ow_lo_, kh_lo_[r], kh_hi_[r], 0, g.kw, t.nr);
         a.x_pix = row_x;
         a.y_pix = g.c_out;
-        line(a, t, ow_hi_ - ow_lo_);
+        line(a, t, ow_hi_ - ow_lo_, t.max_m);
       }
       if (oh >= oh_lo_ && oh < oh_hi_) continue;
       // Border row: its border pixels one by one.
@@ -316,7 +329,7 @@ class GemmConvKernel final : public Kernel {
       aim(&a, xn, yn, w0, ra, ow, 0, g.kh, kw_lo_[c], kw_hi_[c], t.nr);
       a.x_pix = col_x;
       a.y_pix = col_y;
-      line(a, t, rb - ra);
+      line(a, t, rb - ra, col_cap_);
     });
   }
 
@@ -327,6 +340,7 @@ class GemmConvKernel final : public Kernel {
   i64 group_b_ = 0;  // packed bias floats per group
   AlignedBuffer w_, b_;
   bool flat_ = false;
+  i64 col_cap_ = 1;           // pixel_cap of the border columns' tiles (pixels a row apart)
   bool pixel_major_ = false;  // task order (n, block, group, tile), see the constructor
   bool touch_ = false;        // the first task of each block reads its input rows first
   std::vector<i64> kh_lo_, kh_hi_, kw_lo_, kw_hi_;

@@ -65,7 +65,10 @@ inline std::int64_t gemmt_outputs(std::int64_t taps, std::int64_t span) {
 }
 
 // Tasks [begin, end) of gemm_bwd_filter_tasks(p): writes dw (HWIO) and db (when not null).
+// AVX2: GEMM tiles of at most 12 accumulators; AVX-512 (VL): at most 24.
 void gemm_bwd_filter_avx2(const GemmBwdFilterParams& p, float* dw, float* db, float* scratch,
                           std::int64_t begin, std::int64_t end);
+void gemm_bwd_filter_avx512(const GemmBwdFilterParams& p, float* dw, float* db, float* scratch,
+                            std::int64_t begin, std::int64_t end);
 
 }  // namespace groupconv::detail

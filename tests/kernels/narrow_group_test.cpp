@@ -193,8 +193,9 @@ TEST(NarrowGroup, DilationPhases) {
 // stride 1 and 2, SAME, VALID and asymmetric padding, with and without the compile-time
 // group width (Cig 8 and others).
 // On AVX-512 machines a plan that may (exact_isa = false) takes the AVX2 kernel for permute
-// modes whose group count leaves the last vector partly empty, on 7-pixel rows and for
-// broadcast tiles of at most 4 input channels, and the AVX-512 one otherwise.
+// modes whose group count leaves the last vector partly empty, on 7-pixel rows, for 16-input
+// groups two to a vector, and for broadcast tiles of at most 4 input channels or at most 4
+// vectors a pixel; the AVX-512 one otherwise.
 TEST(NarrowGroup, AvxTwoKernelWhereItIsFasterOnAvx512Machines) {
   if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
   struct Want {
@@ -205,6 +206,9 @@ TEST(NarrowGroup, AvxTwoKernelWhereItIsFasterOnAvx512Machines) {
       {{1, 12, 12, 3, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
       {{1, 7, 7, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, "_avx2"},
       {{1, 10, 10, 4, 4, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
+      {{1, 10, 10, 6, 16, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, "_avx2"},
+      {{1, 9, 11, 3, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
+      {{1, 9, 11, 16, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx512"},
       {{1, 12, 12, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx512"}};
   for (const Want& w : wants) {
     const std::string what = describe_case(w.c);

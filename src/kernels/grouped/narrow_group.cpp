@@ -61,9 +61,13 @@ void choose_blocking(NarrowParams& q, i64 L) {
 // 8-channel groups, 3 / 7 / 19 groups: 3.41x / 2.22x / 1.18x, 46 groups on 7x7: 1.67x; with
 // 32-64 groups on 14-56-pixel rows the 16-lane permutes won (ResNeXt 0.81-0.97x).
 // Broadcast tiles with at most 4 input channels per group (one zmm FMA per broadcast, few per
-// tap) ran 28x28 with 8 groups of 4 -> 16 at 47.9 GFLOP/s on 16 lanes and 83.8 on 8.
+// tap) ran 28x28 with 8 groups of 4 -> 16 at 47.9 GFLOP/s on 16 lanes and 83.8 on 8; layers
+// of at most 4 such vectors a pixel (tutorial_g4's 4 groups of 8 -> 16) ran 1.17-1.82x faster
+// on 8 lanes at 14-56-pixel rows (8 groups: even, 16: 0.88x). Groups of 16 inputs that two
+// share a zmm (perm2) ran 1.10-1.12x faster as AVX2 broadcasts (16 -> 8 at 4 and 16 groups).
 bool prefer_avx2(const NarrowParams& q) {
-  if (q.mode == NarrowMode::kBcast) return q.cig <= 4;
+  if (q.mode == NarrowMode::kBcast) return q.cig <= 4 || q.groups * q.vt <= 4;
+  if (q.mode == NarrowMode::kPerm2 && q.cig >= 16) return true;
   if (q.mode != NarrowMode::kPerm1 && q.mode != NarrowMode::kPerm2) return false;
   return q.groups % q.gt != 0 || q.wo <= 7;
 }

@@ -175,8 +175,12 @@ def render(tf: dict, th: dict) -> str:
       "and `groupconv check` and compared with the frameworks and with a float64 NumPy "
       "reference (relative L2 error < 1e-5 required against each).")
     w("")
+    onednn = meta_tf.get("tf_enable_onednn_opts", "")
     w(f"- TensorFlow {meta_tf.get('tensorflow', '?')} (PyPI tensorflow-cpu, NumPy "
-      f"{meta_tf.get('numpy', '?')}, Python {meta_tf.get('python', '?')})")
+      f"{meta_tf.get('numpy', '?')}, Python {meta_tf.get('python', '?')}"
+      + (f", TF_ENABLE_ONEDNN_OPTS={onednn}: TensorFlow's own kernels, not its oneDNN ones, "
+         "which on an AVX-512 CPU returned an empty batch in the input's shape and aborted "
+         "the interpreter on an invalid grouped call" if onednn == "0" else "") + ")")
     w(f"- PyTorch {meta_th.get('torch', '?')} (Debian python3-torch, NumPy "
       f"{meta_th.get('numpy', '?')}, Python {meta_th.get('python', '?')})")
     binary = meta_tf.get("groupconv_bin", "?")

@@ -54,18 +54,6 @@ inline i64 out_pos(i64 in, i64 t, i64 pad, i64 dil, i64 stride, i64 out_size) {
 }
 
 // ---- input gradient ---------------------------------------------------------------------
-// The ISA of the direct input-gradient kernel: on AVX-512 machines, groups whose input
-// channels fill whole 8-lane vectors but not 16-lane ones (ResNeXt's 8) take the AVX2 kernel,
-// whose per-dy-column blocks need cig % 8 == 0; the 16-lane kernel would fall back to
-// stride-1 phases (resnext50_c3_s2 1T: 35.7 GFLOP/s with phases, 75.3 with AVX2 dy columns).
-Isa bwd_data_isa(const Geometry& g, Isa isa, bool exact) {
-  const auto cols = [&](i64 lanes) {
-    return detail::bwd_data_dycols(g.sw, g.kw, g.dw, g.cig, g.cog, lanes);
-  };
-  if (isa == Isa::kAvx512 && !exact && g.cig >= 2 && !cols(16) && cols(8)) return Isa::kAvx2;
-  return isa;
-}
-
 class BwdDataKernel {
  public:
   BwdDataKernel(const Geometry& g, const float* w_hwio, Isa isa) : g_(g) {
@@ -189,6 +177,18 @@ class BwdDataKernel {
   std::string isa_name_;
   Isa isa_ = Isa::kPortable;
 };
+
+// The ISA of the direct input-gradient kernel: on AVX-512 machines, groups whose input
+// channels fill whole 8-lane vectors but not 16-lane ones (ResNeXt's 8) take the AVX2 kernel,
+// whose per-dy-column blocks need cig % 8 == 0; the 16-lane kernel would fall back to
+// stride-1 phases (resnext50_c3_s2 1T: 35.7 GFLOP/s with phases, 75.3 with AVX2 dy columns).
+Isa bwd_data_isa(const Geometry& g, Isa isa, bool exact) {
+  if (isa == Isa::kAvx512 && !exact && g.cig >= 2 && !BwdDataKernel::dycols(g, Isa::kAvx512) &&
+      BwdDataKernel::dycols(g, Isa::kAvx2)) {
+    return Isa::kAvx2;
+  }
+  return isa;
+}
 
 // ---- filter gradient --------------------------------------------------------------------
 class BwdFilterKernel {
@@ -440,17 +440,18 @@ class BwdFilterKernel {
     const i64 vg = (g.cog + 7) / 8;
     p.nv = vg % 3 == 0 ? 3 : vg == 1 ? 1 : 2;
     gemm_fn_ = &detail::gemm_bwd_filter_avx2;
+    isa_name_ = "avx2";
     i64 acc = 12;
     if constexpr (detail::kAvx512Kernels) {
       if (isa == Isa::kAvx512) {
         gemm_fn_ = &detail::gemm_bwd_filter_avx512;
+        isa_name_ = "avx512";
         // 24 accumulators: 1T medians of 3 interleaved runs, 12 -> 24 (AVX2 -> AVX-512VL
         // build): resnext50_c5 88.7 -> 111.9 GFLOP/s, c4 102.9 -> 107.4, alexnet_conv2
         // 108.4 -> 114.7, alexnet_conv4 105.1 -> 112.8, dilated_g8 91.5 -> 97.0.
         acc = 24;
       }
     }
-    isa_name_ = acc > 12 ? "avx512" : "avx2";
     const i64 mr_max = std::min<i64>(12, acc / p.nv);
     i64 blocks = (g.cig + mr_max - 1) / mr_max;
     p.mr = (g.cig + blocks - 1) / blocks;

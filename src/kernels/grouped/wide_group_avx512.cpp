@@ -30,7 +30,7 @@ __mmask16 tail_mask(i64 lanes) {
 // MR pixels x (NZ zmm + YT ymm) vectors. No software prefetch: prefetching each next tap's
 // pixels (as the AVX2 tiles do, measured on Zen 3) cost 0-13% on Zen 4 over the grouped
 // sweep's wide layers (resnext50_c4 112.8 -> 107.6 GFLOP/s, 14x14x1024 64 groups 72.9 -> 64.5).
-template <int MR, int NZ, int YT, int CIG = 0>
+template <int MR, int NZ, int YT>
 void tile(const TileArgs& a) {
   constexpr int NR = NZ * 16 + YT * 8;
   constexpr int NZ1 = NZ + (NZ == 0 ? 1 : 0);  // array extent: at least 1
@@ -54,7 +54,7 @@ void tile(const TileArgs& a) {
     }
   }
   const i64 xs = a.x_pix;
-  const i64 cig = CIG > 0 ? CIG : a.cig;
+  const i64 cig = a.cig;
   const float* xk = a.x;
   const float* wk = a.w;
   for (i64 kh = 0; kh < a.kh_n; ++kh) {
@@ -82,15 +82,15 @@ void tile(const TileArgs& a) {
           }
         }
       }
-      const auto step = [&](const float* xp, const float* wq) __attribute__((always_inline)) {
+      for (; xc != xend; ++xc, wp += NR) {
         __m512 w[NZ1];
 #pragma GCC unroll 4
-        for (int v = 0; v < NZ; ++v) w[v] = _mm512_loadu_ps(wq + 16 * v);
+        for (int v = 0; v < NZ; ++v) w[v] = _mm512_loadu_ps(wp + 16 * v);
         __m256 wy = _mm256_setzero_ps();
-        if (YT) wy = _mm256_loadu_ps(wq + 16 * NZ);
+        if (YT) wy = _mm256_loadu_ps(wp + 16 * NZ);
 #pragma GCC unroll 16
         for (int m = 0; m < MR; ++m) {
-          const float xv = xp[m * xs];
+          const float xv = xc[m * xs];
           if (NZ > 0) {
             const __m512 b = _mm512_set1_ps(xv);
 #pragma GCC unroll 4
@@ -98,13 +98,6 @@ void tile(const TileArgs& a) {
           }
           if (YT) acy[0][m] = _mm256_fmadd_ps(_mm256_set1_ps(xv), wy, acy[0][m]);
         }
-      };
-      if constexpr (CIG > 0 && S == 1) {
-#pragma GCC unroll 16
-        for (int c = 0; c < CIG; ++c) step(xc + c, wp + c * NR);
-        wp += CIG * NR;
-      } else {
-        for (; xc != xend; ++xc, wp += NR) step(xc, wp);
       }
       xw += a.x_kw;
     }
@@ -148,15 +141,15 @@ void tile(const TileArgs& a) {
   }
 }
 
-template <int NZ, int YT, int MR, int CIG = 0>
+template <int NZ, int YT, int MR>
 void dispatch_m(const TileArgs& a) {
   if constexpr (MR > 1) {
     if (a.m < MR) {
-      dispatch_m<NZ, YT, MR - 1, CIG>(a);
+      dispatch_m<NZ, YT, MR - 1>(a);
       return;
     }
   }
-  tile<MR, NZ, YT, CIG>(a);
+  tile<MR, NZ, YT>(a);
 }
 
 template <int NZ, int YT, int MR>

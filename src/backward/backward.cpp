@@ -374,17 +374,29 @@ class BwdFilterKernel {
     const i64 taps = g.kh * g.kw;
     const i64 bytes = (g.n * g.h * g.w + rows_total * g.wo) * g.c_in * 4;
     i64 tiles = 1;
-    // Packed copies where the pixel stride folds onto at most 8 of L1's 64 sets (128, 256,
-    // 384, 512, 768, 1024 channels...): a pass over one channel vector then keeps at most 64
-    // lines of its rows in L1 and re-reads them from L2 or L3. Copies cost a load and a store
-    // per vector and pixel, which passes over rows that stay in L1 do not repay (1T, one
-    // process, medians; pack off -> on): 7x7x1024 3x3 7.1 -> 23.6 GFLOP/s, 28x28x256 3x3
-    // 18.7 -> 28.5, 5x5 26.8 -> 43.0, 7x7 28.6 -> 38.0, 14x14x512 5x5 14.2 -> 32.2, 28x28x128
-    // 3x3 22.2 -> 27.3, mnv2_dw5 (384) 22.3 -> 24.7 (p5 24.1 -> 33.3), ConvNeXt's 7x7 on 7-
-    // and 14-pixel maps 35 -> 50-67; strides reaching 16 or 64 sets 4-20% slower with copies
-    // (MobileNetV2's 576 and 960 channels, 14x14x264 / 392, 7x7 kernels on 392 and 776).
+    // Packed copies where the pixel stride folds onto few of L1's 64 sets (8 sets: 128, 384
+    // channels; 4: 256, 768; 2: 512; 1: 1024): a pass over one channel vector then keeps at
+    // most 64 lines of its rows in L1 and re-reads them from L2 or L3. Copies cost a load and
+    // a store per vector and pixel, which passes over rows that stay in L1 do not repay (Zen 3,
+    // AVX2, 1T, one process, medians; pack off -> on, at up to 8 sets): 7x7x1024 3x3 7.1 -> 23.6
+    // GFLOP/s, 28x28x256 3x3 18.7 -> 28.5, 5x5 26.8 -> 43.0, 7x7 28.6 -> 38.0, 14x14x512 5x5 14.2
+    // -> 32.2, 28x28x128 3x3 22.2 -> 27.3, mnv2_dw5 (384) 22.3 -> 24.7 (p5 24.1 -> 33.3),
+    // ConvNeXt's 7x7 on 7- and 14-pixel maps 35 -> 50-67; strides reaching 16 or 64 sets 4-20%
+    // slower with copies (MobileNetV2's 576 and 960 channels, 14x14x264 / 392, 7x7 kernels on 392
+    // and 776).
+    //
+    // On Zen 4 (where the AVX-512 kernel runs) the copies pay at fewer sets only: at 4 and 8
+    // sets (128, 256, 384, 768 channels) the passes ran 1.1-1.85x faster on x and dy
+    // themselves over the depthwise sweep's 3x3 and 5x5 layers (1T, one process, medians of
+    // 3; mnv2_dw5 51 -> 65 GFLOP/s), and at 1 and 2 sets (512, 1024) 0.6-0.95x. A 16-lane pass
+    // reads whole 64-byte lines, an 8-lane pass half of each (the other half read again by
+    // the next vector's pass): the AVX2 kernel there gained from copies at up to 4 sets
+    // (8 sets: 1.03-1.41x faster on x itself). The exception: 7x7 kernels on maps of at most
+    // 7 columns (one kernel row a pass: seven passes over each row) keep their copies at 4
+    // sets (convnext_dw4, 768 channels: 77 copied, 71 in place).
     const i64 sets = detail::l1_sets_reached(g.c_in * 4);
-    p.pack = sets <= 8;
+    const bool many_passes = g.kh >= 7 && g.kw >= 7 && g.w <= 7;
+    p.pack = sets <= (lanes_ == 16 ? (many_passes ? 4 : 2) : 4);
     // The dy rows of 3x3 kernels (one pass a channel vector reads each dy vector once) are
     // read in place where the stride reaches 4 or 8 sets: their copy cost more than the
     // line halves read again (1T / 2T, one process, medians of 5, copied -> in place):

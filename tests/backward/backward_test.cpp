@@ -352,24 +352,30 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
     bool bias;
   };
   const DwCase cases[] = {
-      {1, 40, 37, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // tiles x groups, strips
-      {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // stride 2, tail, tiles span n
-      {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // 7x7, border kernel rows
-      {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},     // small map, no db
-      {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},      // compile-time 7-wide rows
-      {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // compile-time 14-wide rows
-      {3, 7, 7, 20, 7, 7, 1, 1, 1, 1, Padding::kSame, true},      // tail, images
-      {3, 7, 7, 192, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // packed (768-byte pixels)
-      {2, 14, 14, 128, 7, 7, 1, 1, 1, 1, Padding::kSame, false},  // packed, strips in an image
-      {1, 10, 9, 256, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // packed chunks, groups
-      {2, 13, 28, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed 3x3 sliding rows
-      {1, 23, 22, 256, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // packed 3x3, stride 2
-      {2, 14, 14, 384, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed x, dy in place
+      {1, 40, 37, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},  // tiles x groups, strips
+      {3, 17, 23, 13, 3, 3, 2, 2, 1, 1, Padding::kSame, true},  // stride 2, tail, tiles span n
+      {2, 30, 9, 40, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // 7x7, border kernel rows
+      {1, 9, 7, 72, 7, 7, 1, 1, 1, 1, Padding::kSame, false},   // small map, no db
+      {2, 7, 7, 24, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // compile-time 7-wide rows
+      {1, 15, 14, 16, 7, 7, 1, 1, 1, 1, Padding::kSame, true},  // compile-time 14-wide rows
+      {3, 7, 7, 20, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // tail, images
+      // Packed copies: 1 and 2 L1 sets (1024, 512 channels) on every ISA, 4 sets (256, 768)
+      // with 8 lanes, and 4 sets for 7x7 kernels on maps of at most 7 columns with 16.
+      {3, 7, 7, 192, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // 768-byte pixels, in place
+      {3, 7, 7, 768, 7, 7, 1, 1, 1, 1, Padding::kSame, true},     // 4 sets, 7 wide: packed
+      {2, 14, 14, 512, 7, 7, 1, 1, 1, 1, Padding::kSame, false},  // packed, strips in an image
+      {1, 10, 9, 256, 7, 7, 1, 1, 1, 1, Padding::kSame, true},    // packed chunks (8 lanes)
+      {1, 10, 9, 1024, 7, 7, 1, 1, 1, 1, Padding::kSame, true},   // packed chunks, groups
+      {2, 13, 28, 512, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed 3x3 sliding rows
+      {2, 13, 28, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // 8 sets: in place
+      {1, 23, 22, 512, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // packed 3x3, stride 2
+      {1, 15, 14, 1024, 3, 3, 2, 2, 1, 1, Padding::kSame, true},  // 1 set, stride 2
+      {2, 14, 14, 768, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // packed x, dy in place
       {1, 14, 14, 256, 3, 3, 2, 2, 1, 1, Padding::kSame, true},   // dy in place, stride 2
-      {1, 8, 20, 128, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // dy in place, blocks
-      {2, 9, 11, 128, 3, 3, 1, 2, 1, 1, Padding::kValid, false},  // dy in place, VALID
+      {1, 8, 20, 256, 3, 3, 1, 1, 1, 1, Padding::kSame, true},    // dy in place, blocks
+      {2, 9, 11, 256, 3, 3, 1, 2, 1, 1, Padding::kValid, false},  // dy in place, VALID
       {1, 6, 9, 512, 3, 3, 1, 1, 1, 1, Padding::kSame, false},    // 2 sets: dy copied too
-      {1, 15, 16, 128, 5, 5, 1, 1, 1, 1, Padding::kValid, true},  // packed 5x5, VALID
+      {1, 15, 16, 512, 5, 5, 1, 1, 1, 1, Padding::kValid, true},  // packed 5x5, VALID
       {2, 7, 7, 24, 3, 3, 1, 1, 1, 1, Padding::kSame, true},      // 3x3 sliding, 7 wide
       {1, 14, 14, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, false},   // 3x3 sliding, 14, no db
       {1, 5, 28, 40, 3, 3, 1, 1, 1, 1, Padding::kSame, true},     // 3x3 sliding, 28 wide
@@ -385,7 +391,7 @@ TEST(Backward, DepthwiseFilterGradientTilesStripsAndThreads) {
       {1, 12, 40, 8, 3, 11, 2, 1, 1, 2, Padding::kSame, true},    // generic, dilated
       {1, 12, 14, 12, 3, 17, 1, 1, 1, 1, Padding::kSame, true},   // 51 taps: masked tail
       {2, 15, 29, 58, 3, 3, 2, 2, 1, 1, Padding::kSame, true},    // shifted tail, stride 2
-      {1, 9, 12, 128, 1, 9, 1, 1, 1, 1, Padding::kSame, true},    // packed, generic width
+      {1, 9, 12, 512, 1, 9, 1, 1, 1, 1, Padding::kSame, true},    // packed, generic width
       {4, 64, 64, 136, 3, 3, 1, 1, 1, 1, Padding::kSame, true},   // > 8 MiB: streaming split
   };
   std::mt19937 rng(91);

@@ -89,7 +89,7 @@ class GemmConvKernel final : public Kernel {
     const i64 row = flat_ ? g.h * g.w : (ow_hi_ > ow_lo_ ? ow_hi_ - ow_lo_ : g.wo);
     const i64 main_mr = ts.max_m[ts.main_units];
     const bool even_rows = flat_ || row >= 8 * main_mr || row % main_mr == 0;
-    const i64 main_units = even_rows ? ts.main_units : ts.narrow_units;
+    const i64 main_units = flat_ ? ts.flat_units : even_rows ? ts.main_units : ts.narrow_units;
     const i64 max_units = main_units == ts.main_units ? ts.max_units : main_units + 1;
     i64 units = (g.cog + 7) / 8;
     i64 c0 = 0;

@@ -160,6 +160,7 @@ const TileSet& avx2_tiles() {
       4,
       2,
       4,
+      4,
       {nullptr, &entry<1, 12>, &entry<2, 6>, &entry<3, 4>, &entry<4, 3>, nullptr, nullptr, nullptr},
       {0, 12, 6, 4, 3, 0, 0, 0}};
   return set;

@@ -63,6 +63,7 @@ const TileSet& portable_tiles() {
       2,
       2,
       2,
+      2,
       {nullptr, &entry<8, 6>, &entry<16, 4>, nullptr, nullptr, nullptr, nullptr, nullptr},
       {0, 6, 4, 0, 0, 0, 0, 0}};
   return set;

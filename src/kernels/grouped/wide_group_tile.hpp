@@ -38,9 +38,12 @@ using TileFn = void (*)(const TileArgs&);
 // channel counts are cut into tiles of main_units (the remainder tile is at most max_units).
 // narrow_units replaces main_units where rows are too short to fill main_units' pixel tile
 // evenly (the engine decides; equal to main_units when the ISA has no preference).
+// flat_units replaces main_units on 1x1 layers at unit stride without padding, whose image
+// is one line of pixels (equal to main_units when the ISA has no preference).
 struct TileSet {
   int main_units;
   int narrow_units;
+  int flat_units;
   int max_units;
   TileFn fn[8];  // indexed by units (fn[0] unused)
   int max_m[8];  // the widest pixel tile for that many units

@@ -29,8 +29,10 @@ struct PlanOptions {
   Isa max_isa = Isa::kAvx512;
   // Run max_isa's own kernels (after the CPU cap) even where a kernel of a narrower ISA is
   // known to run the geometry faster (on AVX-512 machines some depthwise and narrow-group
-  // geometries take the AVX2 kernel by default: same FLOP peak on Zen 4, better blocking).
-  // For tests that cover every ISA's code and for ISA comparisons.
+  // geometries take the AVX2 kernel by default: same FLOP peak on Zen 4, better blocking),
+  // and keep each kernel family's geometries (on AVX-512 machines narrow groups of 9-16
+  // outputs take the wide-group kernel by default). For tests that cover every ISA's code
+  // and for ISA comparisons.
   bool exact_isa = false;
   // Use exactly this kernel (by name); ShapeError(kBadArgument) if it declines.
   std::optional<std::string> force_kernel;

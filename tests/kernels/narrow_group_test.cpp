@@ -195,25 +195,34 @@ TEST(NarrowGroup, DilationPhases) {
 // On AVX-512 machines a plan that may (exact_isa = false) takes the AVX2 kernel for permute
 // modes whose group count leaves the last vector partly empty, on 7-pixel rows, for 16-input
 // groups two to a vector, and for broadcast tiles of at most 4 input channels or at most 4
-// vectors a pixel; the AVX-512 one otherwise.
+// vectors a pixel; the AVX-512 one otherwise. Groups of 9-16 outputs on 2-D kernels go to
+// the wide-group kernel (16-channel tiles), 1-D kernels stay.
 TEST(NarrowGroup, AvxTwoKernelWhereItIsFasterOnAvx512Machines) {
   if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
   struct Want {
     Case c;
+    const char* head;
     const char* tail;
   };
+  const char* narrow = "narrow_group_";
+  const char* wide = "wide_group_igemm_";
   const Want wants[] = {
-      {{1, 12, 12, 3, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
-      {{1, 7, 7, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, "_avx2"},
-      {{1, 10, 10, 4, 4, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
-      {{1, 10, 10, 6, 16, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, "_avx2"},
-      {{1, 9, 11, 3, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx2"},
-      {{1, 9, 11, 16, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx512"},
-      {{1, 12, 12, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, "_avx512"}};
+      {{1, 12, 12, 3, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, narrow, "_avx2"},
+      {{1, 7, 7, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, narrow, "_avx2"},
+      {{1, 10, 10, 4, 4, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, wide, "_avx512"},
+      {{1, 10, 10, 6, 16, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, false}, narrow, "_avx2"},
+      {{1, 9, 11, 3, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, wide, "_avx512"},
+      {{1, 9, 11, 16, 8, 16, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, wide, "_avx512"},
+      {{1, 11, 13, 5, 16, 12, 3, 3, 2, 2, 1, 1, Padding::kSame, {}, false}, wide, "_avx512"},
+      {{1, 10, 9, 7, 3, 9, 5, 5, 1, 1, 2, 2, Padding::kSame, {}, true}, wide, "_avx512"},
+      {{1, 9, 11, 3, 8, 16, 1, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, narrow, ""},
+      {{1, 12, 12, 8, 8, 8, 3, 3, 1, 1, 1, 1, Padding::kSame, {}, true}, narrow, "_avx512"}};
   for (const Want& w : wants) {
     const std::string what = describe_case(w.c);
     ConvDesc d;
     d.groups = w.c.groups;
+    d.strides = {w.c.sh, w.c.sw};
+    d.dilations = {w.c.dh, w.c.dw};
     d.padding = w.c.pad;
     const auto s = shapes_for(d, w.c.n, w.c.h, w.c.w, w.c.groups * w.c.cig, w.c.kh, w.c.kw, w.c.cig,
                               w.c.groups * w.c.cog, w.c.bias);
@@ -223,7 +232,7 @@ TEST(NarrowGroup, AvxTwoKernelWhereItIsFasterOnAvx512Machines) {
     opt.min_flops_per_thread = 0;
     Plan plan(p.desc, p.shapes, p.w.data(), p.b.empty() ? nullptr : p.b.data(), opt);
     const std::string k = plan.kernel_name();
-    ASSERT_EQ(k.rfind("narrow_group_", 0), 0u) << what << ": " << k;
+    ASSERT_EQ(k.rfind(w.head, 0), 0u) << what << ": " << k;
     const std::string tail = w.tail;
     EXPECT_EQ(k.substr(k.size() - tail.size()), tail) << what << ": " << k;
     std::vector<float> y(static_cast<std::size_t>(p.g.output_elements()));

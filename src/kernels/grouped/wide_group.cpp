@@ -360,11 +360,15 @@ std::unique_ptr<Kernel> make_gemm_conv_kernel(const KernelProblem& p, const char
 std::unique_ptr<Kernel> make_wide_group_kernel(const KernelProblem& p, std::string* why_not) {
   const Geometry& g = *p.g;
   // Narrow groups (both sides <= 16, not both 16) are the narrow_group family's; wider ones,
-  // G = 1 included, run as an implicit GEMM here.
-  const bool wide = (g.cig >= 16 && g.cog >= 16) || g.cog > 16 || (g.cig > 16 && g.cog >= 8);
+  // G = 1 included, run as an implicit GEMM here. On AVX-512 CPUs also groups of 9-16
+  // outputs (one 16-channel tile; see make_narrow_group_kernel).
+  const bool wide = (g.cig >= 16 && g.cog >= 16) || g.cog > 16 || (g.cig > 16 && g.cog >= 8) ||
+                    (p.isa == Isa::kAvx512 && g.cog >= 9);
   if (!wide) {
-    *why_not = "needs Cig >= 16 and Cog >= 16 (or Cog > 16, or Cig > 16 with Cog >= 8), got Cig=" +
-               std::to_string(g.cig) + ", Cog=" + std::to_string(g.cog);
+    *why_not =
+        "needs Cig >= 16 and Cog >= 16 (or Cog > 16, or Cig > 16 with Cog >= 8, or Cog >= 9 "
+        "on AVX-512), got Cig=" +
+        std::to_string(g.cig) + ", Cog=" + std::to_string(g.cog);
     return nullptr;
   }
   return wg::make_gemm_conv_kernel(p, "wide_group_igemm");

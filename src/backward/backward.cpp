@@ -190,6 +190,18 @@ Isa bwd_data_isa(const Geometry& g, Isa isa, bool exact) {
   return isa;
 }
 
+// On AVX-512 machines, wide groups (at least 32 input channels) at stride 2 on outputs of at
+// most 12 columns run as stride-1 phases on the forward kernels, not as per-dy-column blocks:
+// the phases' implicit GEMMs ran 1.16-1.68x faster there (Zen 4, 1T medians of 3 interleaved
+// runs: ResNeXt-101's c5 downsampling blocks 77 -> 98-108 GFLOP/s, ResNeXt-50's 14x14x1024
+// with 32 groups 79 -> 99 (2T 153 -> 182), 20x20 and 24x24 inputs 1.16-1.39x, 5x5 kernels
+// 1.27x), and 0.87-0.94x on 14-column outputs (28x28 inputs), where the blocks keep them;
+// 16-input groups gained nothing (0.85-1.06x). exact_isa keeps the blocks (for the tests of
+// the AVX-512 direct kernel).
+bool prefer_phases(const Geometry& g, Isa isa, bool exact) {
+  return isa == Isa::kAvx512 && !exact && g.sh == 2 && g.sw == 2 && g.cig >= 32 && g.wo <= 12;
+}
+
 // ---- filter gradient --------------------------------------------------------------------
 class BwdFilterKernel {
  public:
@@ -781,13 +793,15 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
   // gather on resnext50_c3_s2). Depthwise keeps the gather, which beat the phases 2x on
   // mnv2_dw2_s2 (sub-kernels 1x1/1x2/2x1/2x2 and the interleave copy cost more than they save).
   // Groups whose input channels fill whole vectors, stride <= 2 and 3-7 taps along W, keep
-  // the direct kernel's per-dy-column blocks (2.5x the phases on resnext50_c3_s2).
+  // the direct kernel's per-dy-column blocks (2.5x the phases on resnext50_c3_s2), except
+  // wide groups on narrow outputs (prefer_phases).
   // Depthwise with a multiplier (no vectorised gather) takes the phases too: 1.5 -> 12 GFLOP/s
   // on a 56x56x32 m = 2 stride-2 layer, whose phases run narrow_group's m-to-1 kernels.
   if (p.user.n > 0 && !direct_only && !p.forward && (p.k.sh > 1 || p.k.sw > 1) &&
       (p.k.cig >= 2 || p.k.cog >= 2) &&
-      !BwdDataKernel::dycols(
-          p.k, bwd_data_isa(p.k, effective_isa(options.max_isa), options.exact_isa)) &&
+      (!BwdDataKernel::dycols(
+           p.k, bwd_data_isa(p.k, effective_isa(options.max_isa), options.exact_isa)) ||
+       prefer_phases(p.k, effective_isa(options.max_isa), options.exact_isa)) &&
       !phase_plans(p.k, w, options, &p.phases)) {
     p.phases.clear();
   }

@@ -806,5 +806,47 @@ TEST(Backward, EightChannelGroupsTakeAvxTwoDyColumnsOnAvx512Machines) {
   }
 }
 
+// On AVX-512 machines a plan that may (exact_isa = false) runs wide groups (32 or more input
+// channels) at stride 2 on outputs of at most 12 columns as stride-1 phases; exact_isa keeps
+// the 16-lane dy-column kernel, and 14-column outputs keep it too. All agree with the
+// reference.
+TEST(Backward, WideStridedGroupsOnNarrowOutputsTakePhasesOnAvx512Machines) {
+  if (effective_isa(Isa::kAvx512) != Isa::kAvx512) GTEST_SKIP() << "no AVX-512 here";
+  std::mt19937 rng(78);
+  struct Want {
+    int h, w, cig, groups;
+    bool exact;
+    const char* head;
+  };
+  const Want wants[] = {{13, 11, 32, 3, false, "bwd_data_phases:"},
+                        {14, 14, 48, 2, false, "bwd_data_phases:"},
+                        {13, 11, 32, 3, true, "bwd_data_gconv_dycols_s2k3_avx512"},
+                        {28, 27, 32, 2, false, "bwd_data_gconv_dycols_s2k3_avx512"},
+                        {13, 11, 16, 3, false, "bwd_data_gconv_dycols_s2k3_avx512"}};
+  for (const Want& w : wants) {
+    ConvDesc d;
+    d.groups = w.groups;
+    d.strides = {2, 2};
+    d.padding = Padding::kSame;
+    const Shapes s =
+        shapes_for(d, 2, w.h, w.w, w.groups * w.cig, 3, 3, w.cig, w.groups * w.cig, false);
+    const Geometry g = resolve(d, s);
+    const auto wt = random_vector<float>(static_cast<std::size_t>(g.filter_elements()), rng);
+    const auto dy = random_vector<float>(static_cast<std::size_t>(g.output_elements()), rng);
+    std::vector<float> dx_ref(static_cast<std::size_t>(g.input_elements()));
+    reference_backward_data(g, dy.data(), wt.data(), dx_ref.data());
+    PlanOptions opt;
+    opt.threads = 2;
+    opt.min_flops_per_thread = 0;
+    opt.exact_isa = w.exact;
+    BackwardDataPlan plan(d, s, out_shape(g), wt.data(), opt);
+    const std::string name = plan.kernel_name();
+    EXPECT_EQ(name.rfind(w.head, 0), 0u) << w.h << "x" << w.w << " cig " << w.cig << ": " << name;
+    std::vector<float> dx(dx_ref.size(), NAN);
+    plan.execute(dy.data(), dx.data());
+    EXPECT_LT(rel_l2(dx, dx_ref), 1e-5) << name;
+  }
+}
+
 }  // namespace
 }  // namespace groupconv

@@ -808,11 +808,11 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
   // wide groups on narrow outputs (prefer_phases).
   // Depthwise with a multiplier (no vectorised gather) takes the phases too: 1.5 -> 12 GFLOP/s
   // on a 56x56x32 m = 2 stride-2 layer, whose phases run narrow_group's m-to-1 kernels.
+  const Isa isa = effective_isa(options.max_isa);
+  const Isa direct_isa = bwd_data_isa(p.k, isa, options.exact_isa);  // of the direct kernel
   if (p.user.n > 0 && !direct_only && !p.forward && (p.k.sh > 1 || p.k.sw > 1) &&
       (p.k.cig >= 2 || p.k.cog >= 2) &&
-      (!BwdDataKernel::dycols(
-           p.k, bwd_data_isa(p.k, effective_isa(options.max_isa), options.exact_isa)) ||
-       prefer_phases(p.k, effective_isa(options.max_isa), options.exact_isa)) &&
+      (!BwdDataKernel::dycols(p.k, direct_isa) || prefer_phases(p.k, isa, options.exact_isa)) &&
       !phase_plans(p.k, w, options, &p.phases)) {
     p.phases.clear();
   }
@@ -827,8 +827,7 @@ BackwardDataPlan::BackwardDataPlan(const ConvDesc& desc, const Shapes& shapes,
       }
     }
   } else {
-    p.kernel = std::make_unique<BwdDataKernel>(
-        p.k, w, bwd_data_isa(p.k, effective_isa(options.max_isa), options.exact_isa));
+    p.kernel = std::make_unique<BwdDataKernel>(p.k, w, direct_isa);
     p.name = p.kernel->name();
   }
   if (p.user.data_format == DataFormat::kNCHW) {

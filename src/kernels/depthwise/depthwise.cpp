@@ -3,12 +3,14 @@
 // compiled once per ISA (dw_avx512.cpp, dw_avx2.cpp, dw_portable.cpp).
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "kernels/common/built_isa.hpp"
 #include "kernels/common/cache_sets.hpp"
 #include "kernels/common/dilation_phases.hpp"
 #include "kernels/depthwise/dw_params.hpp"
+#include "kernels/depthwise/dw_tiles_kernel.hpp"
 #include "plan/aligned_buffer.hpp"
 #include "plan/copy_shape.hpp"
 #include "plan/kernel.hpp"
@@ -77,6 +79,50 @@ bool prefer_8_lanes(const dw::Params& p) {
   const i64 sets = l1_sets_reached(p.xs * 4);
   if (p.kw == 3 && p.sw == 2 && p.c_out >= 16 && sets <= 4) return true;
   return p.kh == 3 && p.kw == 3 && p.sw == 1 && !p.prefetch && sets == 2 && p.wo >= 28;
+}
+
+// On AVX-512 CPUs, layers (multiplier 1, dilation 1) that run faster as channel-vector tiles
+// (dw_tiles.hpp): several vectors of each pixel in one register tile, every line fetched used
+// whole. 1T medians of 5 interleaved runs over the 146 layers of the depthwise sweep, this
+// kernel -> tiles (4 vectors x 6 pixels) / sliding tiles (2 vectors x 10, 8 or 6 pixels):
+// - 3x3 stride 1 on rows of >= 28 outputs, sliding: 1.05-1.48x at 32-768 channels
+//   (56x56x256 1.33, 28x28x512 1.48; mnv2_dw1 1.23, mnv2_dw3 1.29, mnv2_dw4 1.10, and
+//   1.08-1.23x at 2T); 14- and 7-pixel rows 0.6-1.05x;
+// - 5x5 stride 1, >= 28 outputs and >= 128 channels, sliding: 0.98-1.81x (56x56x512 1.81);
+// - 7x7 stride 1 on 56-pixel rows of >= 128 channels, sliding: 1.17-2.11x (56x56x384 2.11);
+//   64 and 96 channels 0.96-1.01x (convnext_dw1 0.96), 28-pixel rows 0.90-1.08x;
+// - 3x3 stride 2 on pixel strides reaching at most 4 L1 sets (256, 512, 768 channels), tiles:
+//   1.17-1.50x (28x28x512 1.41, MobileNetV1's 28x28x256 s2 1.27); 384 channels 0.96-1.13x;
+// - 5x5 and 7x7 stride 2, sliding: 1.05-2.12x on 64-512 channels, with 0.89-0.98x on three
+//   384- and 512-channel layers;
+// - 1024 channels (4 KiB pixel stride, one L1 set): 3x3 tiles on 14- and 28-pixel rows 1.10
+//   and 1.57x (stride 1), 1.27-1.53x (stride 2); on 7-pixel rows 0.77x, and 5x5 / 7x7
+//   0.28-0.93x, which keep this kernel.
+// Outputs above kStreamBytes keep this kernel's streaming stores; exact_isa keeps it too, so
+// the ISA tests still run its AVX-512 code on these shapes.
+std::optional<DwTileMode> tile_mode(const KernelProblem& p) {
+  const Geometry& g = *p.g;
+  if (p.isa != Isa::kAvx512 || p.exact_isa || g.cog != 1 || g.dh != 1 || g.dw != 1 ||
+      g.kh != g.kw || g.sh != g.sw || g.output_elements() * 4 > kStreamBytes) {
+    return std::nullopt;
+  }
+  const i64 sets = l1_sets_reached(g.c_in * 4);
+  if (sets <= 1) {
+    if (g.kw == 3 && (g.sw == 2 || (g.sw == 1 && g.wo >= 14))) return DwTileMode::kTiles;
+    return std::nullopt;
+  }
+  if (g.sw == 1) {
+    if ((g.kw == 3 && g.wo >= 28) || (g.kw == 5 && g.wo >= 28 && g.c_in >= 128) ||
+        (g.kw == 7 && g.wo >= 56 && g.c_in >= 128)) {
+      return DwTileMode::kSlide;
+    }
+    return std::nullopt;
+  }
+  if (g.sw == 2) {
+    if (g.kw == 3 && sets <= 4) return DwTileMode::kTiles;
+    if (g.kw == 5 || g.kw == 7) return DwTileMode::kSlide;
+  }
+  return std::nullopt;
 }
 
 class DepthwiseKernel final : public Kernel {
@@ -323,6 +369,9 @@ std::unique_ptr<Kernel> make_depthwise_kernel(const KernelProblem& p, std::strin
   if (g.output_elements() == 0 && g.n != 0) {
     *why_not = "empty output";
     return nullptr;
+  }
+  if (const auto mode = tile_mode(p)) {
+    if (auto k = make_dw_tile_kernel(p, *mode)) return k;
   }
   return std::make_unique<DepthwiseKernel>(p, p.isa);
 }

@@ -6,6 +6,7 @@
 
 #include "kernels/common/built_isa.hpp"
 #include "kernels/common/cache_sets.hpp"
+#include "kernels/common/tap_ranges.hpp"
 #include "kernels/common/touch.hpp"
 #include "kernels/grouped/wide_group_engine.hpp"
 #include "kernels/grouped/wide_group_tile.hpp"
@@ -30,18 +31,6 @@ const TileSet& tiles_for(Isa isa) {
   return portable_tiles();
 }
 
-// Clipped tap range [lo, hi) of one output coordinate: taps whose input index
-// o * s - pad + k * d lies in [0, size).
-void tap_range(i64 o, i64 s, i64 pad, i64 d, i64 k, i64 size, i64* lo, i64* hi) {
-  const i64 i0 = o * s - pad;
-  i64 a = 0;
-  while (a < k && i0 + a * d < 0) ++a;
-  i64 b = k;
-  while (b > a && i0 + (b - 1) * d >= size) --b;
-  *lo = a;
-  *hi = b;
-}
-
 // Most pixels a register tile may read whose input pixels lie `stride` floats apart. A tile
 // keeps one 64-byte line of each of its pixels in L1 through the channels of a tap; with a
 // pixel stride that folds onto few of L1's 64 sets (1024 channels, or 512 at stride 2: 4 KiB,
@@ -60,33 +49,13 @@ class GemmConvKernel final : public Kernel {
     flat_ = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pad_top == 0 && g.pad_left == 0 &&
             g.ho == g.h && g.wo == g.w;
     if (!flat_) {
-      kh_lo_.resize(static_cast<std::size_t>(g.ho));
-      kh_hi_.resize(static_cast<std::size_t>(g.ho));
-      kw_lo_.resize(static_cast<std::size_t>(g.wo));
-      kw_hi_.resize(static_cast<std::size_t>(g.wo));
-      oh_lo_ = oh_hi_ = ow_lo_ = ow_hi_ = -1;
-      for (i64 oh = 0; oh < g.ho; ++oh) {
-        const auto i = static_cast<std::size_t>(oh);
-        tap_range(oh, g.sh, g.pad_top, g.dh, g.kh, g.h, &kh_lo_[i], &kh_hi_[i]);
-        if (kh_lo_[i] == 0 && kh_hi_[i] == g.kh) {
-          if (oh_lo_ < 0) oh_lo_ = oh;
-          oh_hi_ = oh + 1;
-        }
-      }
-      for (i64 ow = 0; ow < g.wo; ++ow) {
-        const auto i = static_cast<std::size_t>(ow);
-        tap_range(ow, g.sw, g.pad_left, g.dw, g.kw, g.w, &kw_lo_[i], &kw_hi_[i]);
-        if (kw_lo_[i] == 0 && kw_hi_[i] == g.kw) {
-          if (ow_lo_ < 0) ow_lo_ = ow;
-          ow_hi_ = ow + 1;
-        }
-      }
-      if (oh_lo_ < 0) oh_lo_ = oh_hi_ = 0;
-      if (ow_lo_ < 0) ow_lo_ = ow_hi_ = 0;
+      rows_ = tap_ranges(g.ho, g.sh, g.pad_top, g.dh, g.kh, g.h);
+      cols_ = tap_ranges(g.wo, g.sw, g.pad_left, g.dw, g.kw, g.w);
     }
     // Channel tiles of one group: one tile when the group fits, otherwise main-size tiles and
     // a remainder of at most max_units (never a lone 8-channel tile after a main one).
-    const i64 row = flat_ ? g.h * g.w : (ow_hi_ > ow_lo_ ? ow_hi_ - ow_lo_ : g.wo);
+    const i64 row =
+        flat_ ? g.h * g.w : (cols_.full_hi > cols_.full_lo ? cols_.full_hi - cols_.full_lo : g.wo);
     const i64 main_mr = ts.max_m[ts.main_units];
     const bool even_rows = flat_ || row >= 8 * main_mr || row % main_mr == 0;
     const i64 main_units = flat_ ? ts.flat_units : even_rows ? ts.main_units : ts.narrow_units;
@@ -297,23 +266,23 @@ class GemmConvKernel final : public Kernel {
     const i64 col_x = g.sh * g.w * g.c_in;
     const i64 col_y = g.wo * g.c_out;
     auto border_cols = [&](auto&& body) {
-      for (i64 ow = 0; ow < ow_lo_; ++ow) body(ow);
-      for (i64 ow = ow_hi_; ow < g.wo; ++ow) body(ow);
+      for (i64 ow = 0; ow < cols_.full_lo; ++ow) body(ow);
+      for (i64 ow = cols_.full_hi; ow < g.wo; ++ow) body(ow);
     };
     for (i64 oh = r0; oh < r1; ++oh) {
       const auto r = static_cast<std::size_t>(oh);
       // Interior columns: one line of row tiles with this row's kernel rows.
-      if (ow_hi_ > ow_lo_) {
-        aim(&a, xn, yn, w0, oh, ow_lo_, kh_lo_[r], kh_hi_[r], 0, g.kw, t.nr);
+      if (cols_.full_hi > cols_.full_lo) {
+        aim(&a, xn, yn, w0, oh, cols_.full_lo, rows_.lo[r], rows_.hi[r], 0, g.kw, t.nr);
         a.x_pix = row_x;
         a.y_pix = g.c_out;
-        line(a, t, ow_hi_ - ow_lo_, t.max_m);
+        line(a, t, cols_.full_hi - cols_.full_lo, t.max_m);
       }
-      if (oh >= oh_lo_ && oh < oh_hi_) continue;
+      if (oh >= rows_.full_lo && oh < rows_.full_hi) continue;
       // Border row: its border pixels one by one.
       border_cols([&](i64 ow) {
         const auto c = static_cast<std::size_t>(ow);
-        aim(&a, xn, yn, w0, oh, ow, kh_lo_[r], kh_hi_[r], kw_lo_[c], kw_hi_[c], t.nr);
+        aim(&a, xn, yn, w0, oh, ow, rows_.lo[r], rows_.hi[r], cols_.lo[c], cols_.hi[c], t.nr);
         a.x_pix = row_x;
         a.y_pix = g.c_out;
         a.m = 1;
@@ -321,12 +290,12 @@ class GemmConvKernel final : public Kernel {
       });
     }
     // Border columns of the interior rows: tiles down the column.
-    const i64 ra = std::max(r0, oh_lo_);
-    const i64 rb = std::min(r1, oh_hi_);
+    const i64 ra = std::max(r0, rows_.full_lo);
+    const i64 rb = std::min(r1, rows_.full_hi);
     if (ra >= rb) return;
     border_cols([&](i64 ow) {
       const auto c = static_cast<std::size_t>(ow);
-      aim(&a, xn, yn, w0, ra, ow, 0, g.kh, kw_lo_[c], kw_hi_[c], t.nr);
+      aim(&a, xn, yn, w0, ra, ow, 0, g.kh, cols_.lo[c], cols_.hi[c], t.nr);
       a.x_pix = col_x;
       a.y_pix = col_y;
       line(a, t, rb - ra, col_cap_);
@@ -343,8 +312,7 @@ class GemmConvKernel final : public Kernel {
   i64 col_cap_ = 1;           // pixel_cap of the border columns' tiles (pixels a row apart)
   bool pixel_major_ = false;  // task order (n, block, group, tile), see the constructor
   bool touch_ = false;        // the first task of each block reads its input rows first
-  std::vector<i64> kh_lo_, kh_hi_, kw_lo_, kw_hi_;
-  i64 oh_lo_ = 0, oh_hi_ = 0, ow_lo_ = 0, ow_hi_ = 0;  // interior rows / columns
+  TapRanges rows_, cols_;     // kernel rows / columns inside the input, per output row / column
   i64 blocks_ = 1;
 };
 

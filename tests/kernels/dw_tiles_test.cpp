@@ -86,14 +86,22 @@ Case same(int n, int h, int w, int c, int k, int s, bool bias) {
   return {n, h, w, c, k, k, s, s, 1, 1, pad / 2, pad - pad / 2, pad / 2, pad - pad / 2, bias};
 }
 
-// 16-1040 channels: one to four vectors a block, several blocks, partial last vectors.
+// 1-1040 channels: one to four vectors a block, several blocks, partial last vectors.
 TEST(DepthwiseTiles, ChannelCountsAroundEveryVectorAndBlock) {
   if (!have_avx512()) GTEST_SKIP() << "no AVX-512 here";
   std::uint32_t seed = 1;
   for (int c : {1, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 80, 100, 128, 130, 1040}) {
-    for (DwTileMode mode : {DwTileMode::kTiles, DwTileMode::kSlide}) {
-      check(same(1, 6, 13, c, 3, 1, true), mode, seed++);
-      check(same(1, 7, 12, c, 3, 2, c % 2 == 0), mode, seed++);
+    check(same(1, 6, 13, c, 3, 1, true), DwTileMode::kTiles, seed++);
+    check(same(1, 7, 12, c, 3, 2, c % 2 == 0), DwTileMode::kTiles, seed++);
+    // The sliding tiles take whole vectors only.
+    const Case k = same(1, 6, 13, c, 5, 1, true);
+    if (c % 16 == 0) {
+      check(k, DwTileMode::kSlide, seed++);
+      check(same(1, 7, 12, c, 7, 2, false), DwTileMode::kSlide, seed++);
+    } else {
+      std::string name;
+      EXPECT_TRUE(run_kernel(problem_for(k, seed++), DwTileMode::kSlide, &name).empty())
+          << describe(k) << ": the sliding tiles took a partial vector (" << name << ")";
     }
   }
 }
@@ -108,7 +116,7 @@ TEST(DepthwiseTiles, EveryRowWidthAndKernel) {
     for (int s : {1, 2}) {
       for (int w = 1; w <= 25; ++w) {
         for (DwTileMode mode : {DwTileMode::kTiles, DwTileMode::kSlide}) {
-          check(same(1, 4 + k / 2, w, 40, k, s, w % 3 == 0), mode, seed++);
+          check(same(1, 4 + k / 2, w, 48, k, s, w % 3 == 0), mode, seed++);
         }
       }
     }
@@ -154,9 +162,9 @@ TEST(DepthwiseTiles, PlainTilesAnyShapeSlidingOnlyTheirs) {
   }
   // Non-square kernels whose width the sliding tiles compile: any kernel height.
   const Case sliding[] = {
-      {1, 12, 14, 40, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, true},
-      {1, 12, 30, 40, 5, 3, 2, 2, 1, 1, 2, 2, 1, 1, true},
-      {1, 12, 14, 40, 2, 7, 1, 2, 2, 1, 1, 1, 3, 3, false},  // dilation along H only
+      {1, 12, 14, 48, 1, 3, 1, 1, 1, 1, 0, 0, 1, 1, true},
+      {1, 12, 30, 32, 5, 3, 2, 2, 1, 1, 2, 2, 1, 1, true},
+      {1, 12, 14, 16, 2, 7, 1, 2, 2, 1, 1, 1, 3, 3, false},  // dilation along H only
   };
   for (const Case& k : sliding) {
     for (DwTileMode mode : {DwTileMode::kTiles, DwTileMode::kSlide}) check(k, mode, seed++);
@@ -172,16 +180,19 @@ TEST(DepthwiseTiles, PlanTakesTilesWhereTheyMeasuredFaster) {
     const char* kernel;  // a substring of the plan's kernel name; nullptr: not the tiles
   };
   const Want wants[] = {
-      {same(1, 30, 30, 48, 3, 1, true), "_slide_10x32_avx512"},   // 3x3, 30-pixel rows
-      {same(1, 28, 28, 128, 5, 1, false), "_slide_8x32_avx512"},  // 5x5, >= 128 channels
-      {same(1, 12, 56, 128, 7, 1, true), "_slide_6x32_avx512"},   // 7x7, 56-pixel rows
-      {same(1, 16, 16, 256, 3, 2, true), "_tiles_6x64_avx512"},   // 3x3 s2, 4 L1 sets
-      {same(1, 14, 14, 96, 5, 2, false), "_slide_8x32_avx512"},   // 5x5 s2
-      {same(1, 14, 14, 1024, 3, 1, true), "_tiles_6x64_avx512"},  // 1024 channels
-      {same(1, 12, 20, 48, 3, 1, true), nullptr},                 // 20-pixel rows
-      {same(1, 12, 56, 96, 7, 1, true), nullptr},                 // 7x7 on 96 channels
-      {same(1, 14, 14, 384, 3, 2, true), nullptr},                // 3x3 s2, 8 L1 sets
-      {same(1, 7, 7, 1024, 3, 1, true), nullptr},                 // 1024 on 7-pixel rows
+      {same(1, 30, 30, 48, 3, 1, true), "_slide_10x32_avx512"},    // 3x3, 30-pixel rows
+      {same(1, 28, 28, 128, 5, 1, false), "_slide_8x32_avx512"},   // 5x5, >= 128 channels
+      {same(1, 12, 56, 128, 7, 1, true), "_slide_6x32_avx512"},    // 7x7, 56-pixel rows
+      {same(1, 16, 16, 256, 3, 2, true), "_tiles_6x64_avx512"},    // 3x3 s2, 4 L1 sets
+      {same(1, 14, 14, 96, 5, 2, false), "_slide_8x32_avx512"},    // 5x5 s2
+      {same(1, 14, 14, 1024, 3, 1, true), "_tiles_6x64_avx512"},   // 1024 channels
+      {same(1, 12, 20, 48, 3, 1, true), nullptr},                  // 20-pixel rows
+      {same(1, 7, 7, 96, 7, 1, true), nullptr},                    // 7x7 on 7-pixel rows
+      {same(1, 14, 14, 512, 3, 1, false), "_slide_10x32_avx512"},  // 14 pixels, 2 L1 sets
+      {same(1, 14, 14, 96, 3, 1, false), nullptr},                 // 14 pixels, 32 L1 sets
+      {same(1, 6, 56, 96, 3, 2, true), "_slide_10x32_avx512"},     // 3x3 s2, 28 outputs
+      {same(1, 14, 14, 384, 3, 2, true), nullptr},                 // 3x3 s2, 8 L1 sets
+      {same(1, 7, 7, 1024, 3, 1, true), nullptr},                  // 1024 on 7-pixel rows
   };
   std::uint32_t seed = 500;
   for (const Want& w : wants) {

@@ -83,46 +83,48 @@ bool prefer_8_lanes(const dw::Params& p) {
 
 // On AVX-512 CPUs, layers (multiplier 1, dilation 1) that run faster as channel-vector tiles
 // (dw_tiles.hpp): several vectors of each pixel in one register tile, every line fetched used
-// whole. 1T medians of 5 interleaved runs over the 146 layers of the depthwise sweep, this
-// kernel -> tiles (4 vectors x 6 pixels) / sliding tiles (2 vectors x 10, 8 or 6 pixels):
-// - 3x3 stride 1 on rows of >= 28 outputs, sliding: 1.05-1.48x at 32-768 channels
-//   (56x56x256 1.33, 28x28x512 1.48; mnv2_dw1 1.23, mnv2_dw3 1.29, mnv2_dw4 1.10, and
-//   1.08-1.23x at 2T); 14- and 7-pixel rows 0.6-1.05x;
-// - 5x5 stride 1, >= 28 outputs and >= 128 channels, sliding: 0.98-1.81x (56x56x512 1.81);
-// - 7x7 stride 1 on 56-pixel rows of >= 128 channels, sliding: 1.17-2.11x (56x56x384 2.11);
-//   64 and 96 channels 0.96-1.01x (convnext_dw1 0.96), 28-pixel rows 0.90-1.08x;
-// - 3x3 stride 2 on pixel strides reaching at most 4 L1 sets (256, 512, 768 channels), tiles:
-//   1.17-1.50x (28x28x512 1.41, MobileNetV1's 28x28x256 s2 1.27); 384 channels 0.96-1.13x;
-// - 5x5 and 7x7 stride 2, sliding: 1.05-2.12x on 64-512 channels, with 0.89-0.98x on three
-//   384- and 512-channel layers;
-// - 1024 channels (4 KiB pixel stride, one L1 set): 3x3 tiles on 14- and 28-pixel rows 1.10
-//   and 1.57x (stride 1), 1.27-1.53x (stride 2); on 7-pixel rows 0.77x, and 5x5 / 7x7
-//   0.28-0.93x, which keep this kernel.
-// Outputs above kStreamBytes keep this kernel's streaming stores; exact_isa keeps it too, so
-// the ISA tests still run its AVX-512 code on these shapes.
+// whole, and the sliding tiles load each input vector once per kernel row. 1T medians of 4-5
+// interleaved runs over the 146 layers of the depthwise sweep, this kernel -> plain tiles
+// (4 vectors x 6 pixels) / sliding tiles (2 vectors x 10, 8 or 6 pixels):
+// - stride 1, sliding: 3x3 on rows of >= 28 outputs 1.08-1.38x, on 14-pixel rows 1.13-1.18x
+//   where the pixel stride reaches at most 4 L1 sets (256, 512 channels; MobileNetV1's
+//   14x14x512 1.17) and 0.99-1.02x elsewhere (at 2T 0.80-0.96x: left out), 7-pixel rows
+//   0.84-1.10x;
+//   5x5 1.08-1.92x on rows of >= 14, 1.07-1.10x on 7-pixel rows of >= 128 channels (64:
+//   0.94); 7x7 1.03-1.65x on rows of >= 14 (7-pixel rows 0.83-0.93). Suite: mnv2_dw1 1.25,
+//   mnv2_dw3 1.23, mnv2_dw4 1.16, convnext_dw1-3 1.05-1.11.
+// - stride 2: 3x3 on pixel strides reaching at most 4 L1 sets (256, 512, 768 channels), plain
+//   tiles: 1.12-1.48x (MobileNetV1's 28x28x256 1.27); other 3x3 sliding on rows of >= 28
+//   outputs 1.01-1.13x (narrower 0.79-1.21); 5x5 and 7x7 sliding 1.05-2.12x, with 0.89-0.98x
+//   on three 384- and 512-channel layers.
+// - 1024 channels (4 KiB pixel stride, one L1 set): 3x3 plain tiles 1.06-1.29x at stride 1 on
+//   rows of >= 14 (7-pixel rows 0.76x) and 1.29x at stride 2; 5x5 and 7x7 lost 0.41-0.85x
+//   either way and keep this kernel.
+// The sliding tiles take whole vectors only (C % 16 == 0). Layers whose input and output
+// pass kStreamBytes keep this kernel's prefetches and streaming stores (convnext_dw2_b16:
+// 0.87x as tiles); exact_isa keeps it too, so the ISA tests still run its AVX-512 code on
+// these shapes.
 std::optional<DwTileMode> tile_mode(const KernelProblem& p) {
   const Geometry& g = *p.g;
   if (p.isa != Isa::kAvx512 || p.exact_isa || g.cog != 1 || g.dh != 1 || g.dw != 1 ||
-      g.kh != g.kw || g.sh != g.sw || g.output_elements() * 4 > kStreamBytes) {
+      g.kh != g.kw || g.sh != g.sw ||
+      (g.input_elements() + g.output_elements()) * 4 > kStreamBytes) {
     return std::nullopt;
   }
   const i64 sets = l1_sets_reached(g.c_in * 4);
-  if (sets <= 1) {
-    if (g.kw == 3 && (g.sw == 2 || (g.sw == 1 && g.wo >= 14))) return DwTileMode::kTiles;
-    return std::nullopt;
+  if (g.kw == 3 && ((sets <= 1 && g.sw == 1 && g.wo >= 14) || (sets <= 4 && g.sw == 2))) {
+    return DwTileMode::kTiles;
   }
+  if (sets <= 1 || g.c_in % 16 != 0) return std::nullopt;
+  bool slide = false;
   if (g.sw == 1) {
-    if ((g.kw == 3 && g.wo >= 28) || (g.kw == 5 && g.wo >= 28 && g.c_in >= 128) ||
-        (g.kw == 7 && g.wo >= 56 && g.c_in >= 128)) {
-      return DwTileMode::kSlide;
-    }
-    return std::nullopt;
+    slide = g.kw == 3   ? g.wo >= 28 || (g.wo >= 14 && sets <= 4)
+            : g.kw == 7 ? g.wo >= 14
+                        : g.kw == 5 && (g.wo >= 14 || g.c_in >= 128);
+  } else if (g.sw == 2) {
+    slide = g.kw == 5 || g.kw == 7 || (g.kw == 3 && g.wo >= 28);
   }
-  if (g.sw == 2) {
-    if (g.kw == 3 && sets <= 4) return DwTileMode::kTiles;
-    if (g.kw == 5 || g.kw == 7) return DwTileMode::kSlide;
-  }
-  return std::nullopt;
+  return slide ? std::optional<DwTileMode>(DwTileMode::kSlide) : std::nullopt;
 }
 
 class DepthwiseKernel final : public Kernel {

@@ -26,11 +26,11 @@ using i64 = std::int64_t;
 // The AVX-512 tile for m pixels of block b (sliding or plain); named only where the AVX-512
 // translation unit is built.
 template <class Block>
-dwt::TileFn tile_fn(bool slide, i64 kw, i64 sw, i64 m, const Block& b) {
+dwt::TileFn tile_fn(bool slide, bool edge, i64 kw, i64 sw, i64 m, const Block& b) {
   if constexpr (kAvx512Kernels) {
     const int nv = static_cast<int>(b.nv);
     return slide ? dwt::avx512_slide(static_cast<int>(kw), static_cast<int>(sw),
-                                     static_cast<int>(m), nv, b.tail != 0)
+                                     static_cast<int>(m), nv, edge)
                  : dwt::avx512_tile(static_cast<int>(m), nv, b.tail != 0);
   }
   return nullptr;
@@ -40,7 +40,7 @@ class DwTileKernel final : public Kernel {
  public:
   DwTileKernel(const KernelProblem& pr, DwTileMode mode) : g_(*pr.g) {
     const Geometry& g = g_;
-    slide_ = mode == DwTileMode::kSlide;
+    slide_ = mode == DwTileMode::kSlide;  // the factory checked the shape (and whole vectors)
     // Sliding tiles: 2 vectors (128 bytes of each pixel) of up to 10 / 8 / 6 pixels; plain
     // tiles: 4 vectors (256 bytes) of up to 6 pixels. 1T medians over the depthwise sweep, 4
     // -> 3 or 2 plain vectors (8 or 12 pixels): 0.73-1.20x, mostly slower.
@@ -58,8 +58,11 @@ class DwTileKernel final : public Kernel {
       const i64 lanes = std::min(blk.nv * 16, g.c_out - c0);
       blk.tail = lanes % 16;
       blk.w_off = w_off;
-      for (i64 m = 1; m <= max_m_; ++m) blk.fn[m] = tile_fn(slide_, g.kw, g.sw, m, blk);
-      blk.one = tile_fn(false, g.kw, g.sw, 1, blk);
+      for (i64 m = 1; m <= max_m_; ++m) {
+        blk.fn[m] = tile_fn(slide_, false, g.kw, g.sw, m, blk);
+        blk.edge[m] = slide_ && g.sw == 1 ? tile_fn(true, true, g.kw, g.sw, m, blk) : nullptr;
+      }
+      blk.one = tile_fn(false, false, g.kw, g.sw, 1, blk);
       blocks_.push_back(blk);
       c0 += blk.nv * 16;
       w_off += taps * blk.nv * 16;
@@ -86,6 +89,12 @@ class DwTileKernel final : public Kernel {
     block_groups_ = nblocks;
     const i64 base = std::max<i64>(1, g.n * block_groups_);
     row_tiles_ = std::clamp<i64>((kTargetTasks + base - 1) / base, 1, std::max<i64>(1, g.ho));
+    // Layers that fit the two cores' L2 run block by block (each thread its own channels of
+    // every row); larger ones row tile by row tile (each thread its own rows, read in address
+    // order). 2T medians of 7 interleaved runs against the depthwise kernel, by rows -> by
+    // blocks: mnv2_dw4 (28x28x192) 1.08 -> 1.15x, 14x14x384 0.80 -> 0.90x, 14x14x576 0.82 ->
+    // 0.96x, convnext_dw3 1.08 -> 1.14x; 1T within 2%; by blocks mnv2_dw3 (3.6 MB) lost.
+    block_major_ = (g.input_elements() + g.output_elements()) * 4 <= (2LL << 20);
     name_ = "dwconv_" + std::to_string(g.kh) + "x" + std::to_string(g.kw) + "s" +
             std::to_string(g.sh) + (g.sw != g.sh ? "x" + std::to_string(g.sw) : "") +
             (slide_ ? "_slide_" : "_tiles_") + std::to_string(max_m_) + "x" +
@@ -99,10 +108,15 @@ class DwTileKernel final : public Kernel {
     const i64 nb = block_groups_;
     for (i64 task = begin; task < end; ++task) {
       const i64 n = task / (row_tiles_ * nb);
-      const i64 rt = (task / nb) % row_tiles_;
+      i64 rt = (task / nb) % row_tiles_;
+      i64 bi = task % nb;
+      if (block_major_) {
+        bi = (task / row_tiles_) % nb;
+        rt = task % row_tiles_;
+      }
       const i64 r0 = g_.ho * rt / row_tiles_;
       const i64 r1 = g_.ho * (rt + 1) / row_tiles_;
-      const Block& blk = blocks_[static_cast<std::size_t>(task % nb)];
+      const Block& blk = blocks_[static_cast<std::size_t>(bi)];
       for (i64 oh = r0; oh < r1; ++oh) run_row(x, y, n, oh, blk);
     }
   }
@@ -115,8 +129,9 @@ class DwTileKernel final : public Kernel {
     i64 nv = 1;    // vectors
     i64 tail = 0;  // lanes of the last vector (0: 16)
     i64 w_off = 0;
-    dwt::TileFn fn[dwt::kMaxPixels + 1] = {};  // interior tiles of m pixels
-    dwt::TileFn one = nullptr;                 // one pixel, any kernel-column range
+    dwt::TileFn fn[dwt::kMaxPixels + 1] = {};    // interior tiles of m pixels
+    dwt::TileFn edge[dwt::kMaxPixels + 1] = {};  // sliding: tiles reaching into the padding
+    dwt::TileFn one = nullptr;                   // one pixel, any kernel-column range
   };
 
   void run_row(const float* x, float* y, i64 n, i64 oh, const Block& blk) const {
@@ -156,6 +171,29 @@ class DwTileKernel final : public Kernel {
       aim(ow, cols_.lo[c], cols_.hi[c]);
       blk.one(a);
     };
+    if (slide_ && g.sw == 1 && a.kh_n > 0) {
+      // Stride 1: the whole row in balanced tiles; the first and last read zeros for their
+      // window's columns in the padding. (At stride 2 those edge tiles spilled: the row's
+      // border pixels run one at a time as below.)
+      const i64 tiles = (g.wo + max_m_ - 1) / max_m_;
+      i64 done = 0;
+      for (i64 i = 1; i <= tiles; ++i) {
+        const i64 next = g.wo * i / tiles;
+        const i64 m = next - done;
+        const i64 c0 = done * g.sw - g.pad_left;    // the window's first input column
+        const i64 c1 = c0 + (m - 1) * g.sw + g.kw;  // one past its last
+        a.lskip = c0 < 0 ? -c0 : 0;
+        a.rskip = c1 > g.w ? c1 - g.w : 0;
+        a.y = yrow + done * g.c_out;
+        a.w = w0;
+        a.kw_n = g.kw;
+        // No column inside (a map narrower than the padding): the tile reads nothing.
+        a.x = a.lskip + a.rskip >= c1 - c0 ? xn : xn + (ih0 * g.w + c0 + a.lskip) * g.c_in;
+        (a.lskip > 0 || a.rskip > 0 ? blk.edge[m] : blk.fn[m])(a);
+        done = next;
+      }
+      return;
+    }
     for (i64 ow = 0; ow < cols_.full_lo; ++ow) single(ow);
     const i64 count = cols_.full_hi - cols_.full_lo;
     if (count > 0) {
@@ -180,6 +218,7 @@ class DwTileKernel final : public Kernel {
   i64 block_groups_ = 1;
   i64 max_m_ = 6;
   bool slide_ = false;
+  bool block_major_ = false;
 };
 
 }  // namespace
@@ -187,8 +226,8 @@ class DwTileKernel final : public Kernel {
 std::unique_ptr<Kernel> make_dw_tile_kernel(const KernelProblem& p, DwTileMode mode) {
   if constexpr (kAvx512Kernels) {
     const Geometry& g = *p.g;
-    const bool slide_ok =
-        g.dw == 1 && (g.sw == 1 || g.sw == 2) && (g.kw == 3 || g.kw == 5 || g.kw == 7);
+    const bool slide_ok = g.dw == 1 && (g.sw == 1 || g.sw == 2) &&
+                          (g.kw == 3 || g.kw == 5 || g.kw == 7) && g.c_out % 16 == 0;
     if (p.isa == Isa::kAvx512 && g.cig == 1 && g.cog == 1 &&
         (mode == DwTileMode::kTiles || slide_ok)) {
       return std::make_unique<DwTileKernel>(p, mode);

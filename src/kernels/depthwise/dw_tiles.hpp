@@ -20,16 +20,17 @@
 namespace groupconv::detail::dwt {
 
 struct TileArgs {
-  const float* x;           // input: pixel 0, first tap, first channel of the block
-  const float* w;           // packed filter of the block at the first tap
-  const float* bias;        // nv * 16 values
-  float* y;                 // output: pixel 0, first channel of the block
-  std::int64_t x_pix;       // floats between the tile's pixels (input): sw * C
-  std::int64_t y_pix;       // floats between the tile's pixels (output): C
-  std::int64_t x_kh, x_kw;  // floats per kernel-row / kernel-column step (input)
-  std::int64_t w_kh, w_kw;  // floats per kernel-row / kernel-column step (packed filter)
-  std::int64_t kh_n, kw_n;  // taps walked (0: the output is the bias)
-  std::int64_t tail;        // lanes of the last vector (0: all 16)
+  const float* x;             // input: pixel 0, first tap, first channel of the block
+  const float* w;             // packed filter of the block at the first tap
+  const float* bias;          // nv * 16 values
+  float* y;                   // output: pixel 0, first channel of the block
+  std::int64_t x_pix;         // floats between the tile's pixels (input): sw * C
+  std::int64_t y_pix;         // floats between the tile's pixels (output): C
+  std::int64_t x_kh, x_kw;    // floats per kernel-row / kernel-column step (input)
+  std::int64_t w_kh, w_kw;    // floats per kernel-row / kernel-column step (packed filter)
+  std::int64_t kh_n, kw_n;    // taps walked (0: the output is the bias)
+  std::int64_t tail;          // lanes of the last vector (0: all 16)
+  std::int64_t lskip, rskip;  // sliding edge tiles: window columns left out (see avx512_slide)
 };
 
 using TileFn = void (*)(const TileArgs&);
@@ -43,8 +44,11 @@ TileFn avx512_tile(int m, int nv, bool tail);
 // Most pixels of a sliding tile (2 vectors) with kw kernel columns.
 constexpr int slide_max_pixels(int kw) { return kw <= 3 ? 10 : kw <= 5 ? 8 : 6; }
 
-// The AVX-512 sliding tile (dilation 1: x_pix = s * x_kw) for kw in {3, 5, 7}, stride s in
-// {1, 2}, m in 1 .. slide_max_pixels(kw) pixels and nv in {1, 2} vectors; nullptr otherwise.
-TileFn avx512_slide(int kw, int s, int m, int nv, bool tail);
+// The AVX-512 sliding tile (dilation 1: x_pix = s * x_kw; whole vectors, tail 0) for kw in
+// {3, 5, 7}, stride s in {1, 2}, m in 1 .. slide_max_pixels(kw) pixels and nv in {1, 2}
+// vectors; nullptr otherwise. Its window is the (m - 1) * s + kw input columns from pixel 0's
+// first tap; `edge` tiles (stride 1 only, nullptr at stride 2) read only columns
+// [lskip, window - rskip), from a.x on.
+TileFn avx512_slide(int kw, int s, int m, int nv, bool edge);
 
 }  // namespace groupconv::detail::dwt

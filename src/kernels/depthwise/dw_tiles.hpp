@@ -47,7 +47,7 @@ constexpr int slide_max_pixels(int kw) { return kw <= 3 ? 10 : kw <= 5 ? 8 : 6; 
 // The AVX-512 sliding tile (dilation 1: x_pix = s * x_kw; whole vectors, tail 0) for kw in
 // {3, 5, 7}, stride s in {1, 2}, m in 1 .. slide_max_pixels(kw) pixels and nv in {1, 2}
 // vectors; nullptr otherwise. Its window is the (m - 1) * s + kw input columns from pixel 0's
-// first tap; `edge` tiles (stride 1 only, nullptr at stride 2) read only columns
+// first tap; `edge` tiles (at stride 2 of at most 3 pixels, nullptr above) read only columns
 // [lskip, window - rskip), from a.x on.
 TileFn avx512_slide(int kw, int s, int m, int nv, bool edge);
 

@@ -135,7 +135,13 @@ TileFn slide_n(int nv, bool edge) {
   if constexpr (S == 1) {
     if (edge) return nv == 1 ? &slide<KW, S, M, 1, true> : &slide<KW, S, M, 2, true>;
   } else {
-    if (edge) return nullptr;  // at stride 2 the selects spilled the accumulators
+    // At stride 2 the selects of wider edge tiles spilled the accumulators.
+    if (edge) {
+      if constexpr (M <= 3) {
+        return nv == 1 ? &slide<KW, S, M, 1, true> : &slide<KW, S, M, 2, true>;
+      }
+      return nullptr;
+    }
   }
   return nv == 1 ? &slide<KW, S, M, 1, false> : &slide<KW, S, M, 2, false>;
 }

@@ -4,13 +4,15 @@
 // A tile computes m output pixels x nv vectors of 16 channels:
 //   y[p][c] = bias[c] + sum_{kh < kh_n, kw < kw_n} x[p * x_pix + kh * x_kh + kw * x_kw + c]
 //                                                  * w[kh * w_kh + kw * w_kw + c]
-// with the m x nv accumulators in registers and each tap's nv filter vectors loaded once and
-// fed to all m pixels; the input vectors are read straight from memory, one per FMA. Every
-// pixel reads nv consecutive vectors (whole 64-byte lines), so a pixel stride that folds onto
-// few L1 sets (512 or 1024 channels) still uses every line it fetches. The taps are whatever
-// the caller passes (the driver clips them to the input), so nothing is tested here. The
-// filter is packed per block of vectors as [KH][KW][nv * 16] with zero tails; `tail` (1..15,
-// 0 = none) masks the last vector's loads and stores.
+// with the m x nv accumulators in registers. Every pixel reads nv consecutive vectors (whole
+// 64-byte lines), so a pixel stride that folds onto few L1 sets (512 or 1024 channels) still
+// uses every line it fetches. Two kinds: the plain tile (avx512_tile) loads each tap's nv
+// filter vectors once for all m pixels and reads the input straight from memory, one vector
+// per FMA, for any kernel, stride and dilation; the sliding tile (avx512_slide) walks each
+// kernel row's input columns once and feeds every loaded vector to all the taps that read it.
+// The taps are whatever the caller passes (the driver clips them to the input), so nothing is
+// tested here. The filter is packed per block of vectors as [KH][KW][nv * 16] with zero
+// tails; `tail` (1..15, 0 = none) masks the plain tile's last vector.
 //
 // POD only: included by the per-ISA translation units.
 #pragma once

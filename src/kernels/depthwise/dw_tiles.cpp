@@ -6,9 +6,10 @@
 // tiles whose first and last read zeros for the window columns in the padding, and 7x7 at
 // stride 2 runs each side's border pixels as one such edge tile.
 //
-// Tasks: (image, tile of output rows, block of channel vectors); a task walks its rows block
-// by block, so a block's input rows are read again by the next output rows from L2. Each task
-// writes its own output elements in a fixed order: bit-identical for any thread count.
+// Tasks: one block of channel vectors over a tile of output rows of one image, ordered (image,
+// row tile, block), or (image, block, row tile) for layers within 2 MiB (see block_major_); a
+// task's next output rows read its block's input rows again from L2. Each task writes its own
+// output elements in a fixed order: bit-identical for any thread count.
 #include "kernels/depthwise/dw_tiles.hpp"
 
 #include <algorithm>

@@ -9,9 +9,11 @@
 
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "groupconv/backward.hpp"
 #include "kernels/depthwise/dw_tiles_kernel.hpp"
 #include "test_util.hpp"
 
@@ -222,6 +224,46 @@ TEST(DepthwiseTiles, PlanTakesTilesWhereTheyMeasuredFaster) {
     testing::run_plan(p, exact, &name);
     EXPECT_EQ(name.find("_tiles_"), std::string::npos) << name;
     EXPECT_EQ(name.find("_slide_"), std::string::npos) << name;
+  }
+}
+
+// Random depthwise layers through default plans (on AVX-512 machines the rule sends many of
+// them to the tiles, the others to the depthwise kernel), the forward and the input gradient
+// (at stride 1 a forward convolution on the same kernels), 1 or 2 threads.
+TEST(DepthwiseTiles, RandomLayersThroughDefaultPlans) {
+  std::mt19937 rng(2026);
+  auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); };
+  int tiles = 0;
+  for (int i = 0; i < 60; ++i) {
+    const int k = 3 + 2 * pick(0, 2);
+    const int c = pick(0, 3) == 0 ? pick(1, 70) : 16 * pick(1, 40);
+    const int s = pick(1, 2);
+    const Case kc{pick(1, 2), pick(k, 24), pick(k, 40), c,          k,
+                  k,          s,           s,           1,          1,
+                  pick(0, k), pick(0, k),  pick(0, k),  pick(0, k), pick(0, 1) == 1};
+    SCOPED_TRACE(describe(kc));
+    const Problem p = problem_for(kc, static_cast<std::uint32_t>(600 + i));
+    PlanOptions opt;
+    opt.threads = pick(1, 2);
+    opt.min_flops_per_thread = 0;
+    std::string name;
+    const auto y = testing::run_plan(p, opt, &name);
+    tiles += name.find("_tiles_") != std::string::npos || name.find("_slide_") != std::string::npos;
+    EXPECT_LT(rel_l2(y, run_reference(p)), 2e-6) << name;
+    const auto os = p.g.output_shape();
+    const std::vector<std::int64_t> dy_shape(os.begin(), os.end());
+    Shapes sb = p.shapes;
+    sb.bias.reset();
+    BackwardDataPlan bp(p.desc, sb, dy_shape, p.w.data(), opt);
+    const auto dy = testing::random_floats(static_cast<std::size_t>(p.g.output_elements()), 7);
+    std::vector<float> dx(static_cast<std::size_t>(p.g.input_elements()), NAN);
+    std::vector<float> want(dx.size());
+    bp.execute(dy.data(), dx.data());
+    reference_backward_data(p.g, dy.data(), p.w.data(), want.data());
+    EXPECT_LT(rel_l2(dx, want), 2e-6) << bp.kernel_name();
+  }
+  if (have_avx512()) {
+    EXPECT_GT(tiles, 10) << "the rule should send a good share of them to the tiles";
   }
 }
 

@@ -90,8 +90,7 @@ class DwTileKernel final : public Kernel {
     cols_ = tap_ranges(g.wo, g.sw, g.pad_left, g.dw, g.kw, g.w);
 
     // Enough tasks for both cores at batch 1, never splitting below a row.
-    block_groups_ = nblocks;
-    const i64 base = std::max<i64>(1, g.n * block_groups_);
+    const i64 base = std::max<i64>(1, g.n * nblocks);
     row_tiles_ = std::clamp<i64>((kTargetTasks + base - 1) / base, 1, std::max<i64>(1, g.ho));
     // Layers that fit the two cores' L2 run block by block (each thread its own channels of
     // every row); larger ones row tile by row tile (each thread its own rows, read in address
@@ -106,10 +105,12 @@ class DwTileKernel final : public Kernel {
   }
 
   [[nodiscard]] std::string name() const override { return name_; }
-  [[nodiscard]] i64 num_tasks() const override { return g_.n * row_tiles_ * block_groups_; }
+  [[nodiscard]] i64 num_tasks() const override {
+    return g_.n * row_tiles_ * static_cast<i64>(blocks_.size());
+  }
 
   void run(const float* x, float* y, i64 begin, i64 end, void* /*scratch*/) const override {
-    const i64 nb = block_groups_;
+    const auto nb = static_cast<i64>(blocks_.size());
     for (i64 task = begin; task < end; ++task) {
       const i64 n = task / (row_tiles_ * nb);
       i64 rt = (task / nb) % row_tiles_;
@@ -175,44 +176,45 @@ class DwTileKernel final : public Kernel {
       aim(ow, cols_.lo[c], cols_.hi[c]);
       blk.one(a);
     };
-    if (slide_ && g.sw == 1 && a.kh_n > 0) {
-      // Stride 1: the whole row in balanced tiles; the first and last read zeros for their
-      // window's columns in the padding. (At stride 2 those edge tiles spilled: the row's
-      // border pixels run one at a time as below.)
-      const i64 tiles = (g.wo + max_m_ - 1) / max_m_;
+    // Runs `count` pixels from ow0 in balanced tiles of at most max_m_: body(ow, m).
+    auto balanced = [&](i64 ow0, i64 count, auto&& body) {
+      const i64 tiles = (count + max_m_ - 1) / max_m_;
       i64 done = 0;
       for (i64 i = 1; i <= tiles; ++i) {
-        const i64 next = g.wo * i / tiles;
-        const i64 m = next - done;
-        const i64 c0 = done * g.sw - g.pad_left;    // the window's first input column
-        const i64 c1 = c0 + (m - 1) * g.sw + g.kw;  // one past its last
-        a.lskip = c0 < 0 ? -c0 : 0;
-        a.rskip = c1 > g.w ? c1 - g.w : 0;
-        a.y = yrow + done * g.c_out;
-        a.w = w0;
-        a.kw_n = g.kw;
-        // No column inside (a map narrower than the padding): the tile reads nothing.
-        a.x = a.lskip + a.rskip >= c1 - c0 ? xn : xn + (ih0 * g.w + c0 + a.lskip) * g.c_in;
-        (a.lskip > 0 || a.rskip > 0 ? blk.edge[m] : blk.fn[m])(a);
+        const i64 next = count * i / tiles;
+        body(ow0 + done, next - done);
         done = next;
       }
-      return;
-    }
-    // Stride 2, 7x7: the border pixels of each side as one edge tile (at most 3 of them), the
-    // interior as below. 1T medians of 5 alternating processes, one pixel at a time -> edge
-    // tiles: 7x7 s2 1.02-1.28x over the sweep's 64-512 channels (14x14x512 58 -> 64 GFLOP/s);
-    // 5x5 s2 0.82-1.19x, no rule, so 5x5 keeps its single pixels.
-    const bool edges = slide_ && g.kw == 7 && a.kh_n > 0 && cols_.full_hi > cols_.full_lo &&
-                       cols_.full_lo <= 3 && g.wo - cols_.full_hi <= 3;
-    auto edge_tile = [&](i64 ow0, i64 m) {
-      const i64 c0 = ow0 * g.sw - g.pad_left;
-      const i64 c1 = c0 + (m - 1) * g.sw + g.kw;
+    };
+    // Points `a` at the sliding window of m pixels from ow0, every kernel column, with the
+    // window's columns in the padding left out; true when there are any (an edge tile).
+    auto window = [&](i64 ow0, i64 m) {
+      const i64 c0 = ow0 * g.sw - g.pad_left;     // the window's first input column
+      const i64 c1 = c0 + (m - 1) * g.sw + g.kw;  // one past its last
       a.lskip = c0 < 0 ? -c0 : 0;
       a.rskip = c1 > g.w ? c1 - g.w : 0;
       a.y = yrow + ow0 * g.c_out;
       a.w = w0;
       a.kw_n = g.kw;
+      // No column inside (a map narrower than the padding): the tile reads nothing.
       a.x = a.lskip + a.rskip >= c1 - c0 ? xn : xn + (ih0 * g.w + c0 + a.lskip) * g.c_in;
+      return a.lskip > 0 || a.rskip > 0;
+    };
+    if (slide_ && g.sw == 1 && a.kh_n > 0) {
+      // Stride 1: the whole row in balanced tiles; the first and last read zeros for their
+      // window's columns in the padding.
+      balanced(0, g.wo, [&](i64 ow0, i64 m) { (window(ow0, m) ? blk.edge[m] : blk.fn[m])(a); });
+      return;
+    }
+    // Stride 2, 7x7: the border pixels of each side as one edge tile (at most 3 of them: wider
+    // edge tiles spilled at stride 2), the interior as below. 1T medians of 5 alternating
+    // processes, one pixel at a time -> edge tiles: 7x7 s2 1.02-1.28x over the sweep's 64-512
+    // channels (14x14x512 58 -> 64 GFLOP/s); 5x5 s2 0.82-1.19x, no rule, so 5x5 keeps its
+    // single pixels.
+    const bool edges = slide_ && g.kw == 7 && a.kh_n > 0 && cols_.full_hi > cols_.full_lo &&
+                       cols_.full_lo <= 3 && g.wo - cols_.full_hi <= 3;
+    auto edge_tile = [&](i64 ow0, i64 m) {
+      window(ow0, m);
       blk.edge[m](a);
     };
     if (edges && cols_.full_lo > 0) {
@@ -220,17 +222,10 @@ class DwTileKernel final : public Kernel {
     } else {
       for (i64 ow = 0; ow < cols_.full_lo; ++ow) single(ow);
     }
-    const i64 count = cols_.full_hi - cols_.full_lo;
-    if (count > 0) {
-      const i64 tiles = (count + max_m_ - 1) / max_m_;
-      i64 done = 0;
-      for (i64 i = 1; i <= tiles; ++i) {
-        const i64 next = count * i / tiles;
-        aim(cols_.full_lo + done, 0, g.kw);
-        blk.fn[next - done](a);
-        done = next;
-      }
-    }
+    balanced(cols_.full_lo, cols_.full_hi - cols_.full_lo, [&](i64 ow0, i64 m) {
+      aim(ow0, 0, g.kw);
+      blk.fn[m](a);
+    });
     if (edges && cols_.full_hi < g.wo) {
       edge_tile(cols_.full_hi, g.wo - cols_.full_hi);
     } else {
@@ -244,7 +239,6 @@ class DwTileKernel final : public Kernel {
   AlignedBuffer w_, b_;
   TapRanges rows_, cols_;  // kernel rows / columns inside the input, per output row / column
   i64 row_tiles_ = 1;
-  i64 block_groups_ = 1;
   i64 max_m_ = 6;
   bool slide_ = false;
   bool block_major_ = false;
